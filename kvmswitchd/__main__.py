@@ -1,0 +1,5 @@
+import sys
+
+from kvmswitchd.cli import main
+
+sys.exit(main())

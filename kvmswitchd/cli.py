@@ -1,0 +1,87 @@
+"""``kvmswitchd``: the daemon's command line (SPEC §10)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from kvmswitchd import __version__
+from kvmswitchd.config import Config, load_config, with_overrides
+from kvmswitchd.daemon import Daemon
+from kvmswitchd.errors import ConfigError
+
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kvmswitchd",
+        description="IP KVM switch daemon. With no arguments: 4 emulated ports, web UI on "
+        "http://127.0.0.1:8080, a text serial endpoint on a pty.",
+    )
+    parser.add_argument("--version", action="version", version=f"kvmswitchd {__version__}")
+    parser.add_argument("--config", type=Path, help="TOML configuration file")
+    parser.add_argument("--check-config", type=Path, metavar="FILE", help="validate FILE and exit")
+    parser.add_argument("--ports", type=int, help="number of ports (2..64)")
+    parser.add_argument("--listen", help="HTTP address HOST:PORT (default 127.0.0.1:8080)")
+    parser.add_argument("--state-dir", type=Path, help="state directory")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    return parser
+
+
+def configure(args: argparse.Namespace) -> Config:
+    config = load_config(args.config)
+    return with_overrides(config, ports=args.ports, listen=args.listen, state_dir=args.state_dir)
+
+
+async def serve(config: Config) -> int:
+    daemon = Daemon(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, daemon.request_stop)
+    try:
+        await daemon.start()
+    except ConfigError:
+        await daemon.stop()
+        raise
+    for problem in daemon.startup_problems:
+        print(f"kvmswitchd: warning: {problem}", file=sys.stderr)
+    print(f"kvmswitchd: {config.ports} ports; web UI and API on {daemon.http_url}", flush=True)
+    print(f"kvmswitchd: state in {daemon.state_dir}", flush=True)
+    for line in daemon.banner():
+        print(f"kvmswitchd: {line}", flush=True)
+    await daemon.wait_stopped()
+    await daemon.stop()
+    print("kvmswitchd: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.check_config is not None:
+            load_config(args.check_config)
+            print(f"{args.check_config}: OK")
+            return 0
+        config = configure(args)
+        Daemon(config).check()
+        return asyncio.run(serve(config))
+    except ConfigError as exc:
+        print(f"kvmswitchd: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        print(f"kvmswitchd: cannot start: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""The TOML configuration, validated into frozen dataclasses (SPEC §10).
+
+Every error names its key path (``ports.2.keyboard``) and what was expected. The
+defaults make ``kvmswitchd`` with no arguments run the emulated 4-port switch.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from kvmswitchd.core.ports import MAX_PORTS, MIN_PORTS
+from kvmswitchd.errors import ConfigError
+
+# A config file bigger than this is a mistake (a wrong path given to --config).
+MAX_CONFIG_BYTES = 1 << 20
+
+TARGETS = ("emulated", "gadget", "ch9329", "usbip", "qemu")
+IMPLEMENTED_TARGETS = ("emulated",)
+KEYBOARDS = ("usb", "ps2")
+MICE = ("relative", "absolute")
+VIDEO = ("hdmi", "dvi", "vga", "dp")
+AUDIO = ("none", "stereo", "multichannel")
+
+
+@dataclass(frozen=True, slots=True)
+class PortConfig:
+    unit: int
+    name: str | None = None
+    target: str = "emulated"
+    keyboard: str = "usb"
+    nkro: bool = False
+    mouse: str = "relative"
+    video: str = "hdmi"
+    audio: str = "stereo"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    max_body: int = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleConfig:
+    devices: tuple[str, ...] = ()
+    hotkeys: str | Mapping[str, Any] = "scrolllock"
+    keypad_digits: bool = True
+    replay_held: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    max_bytes: int = 1 << 20
+    keep: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    ports: int = 4
+    state_dir: Path | None = None
+    http: HttpConfig = field(default_factory=HttpConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    scan_dwell: float = 5.0
+    log: LogConfig = field(default_factory=LogConfig)
+    serial: tuple[Mapping[str, Any], ...] | None = None  # None = the default pty endpoint
+    port_configs: Mapping[int, PortConfig] = field(default_factory=dict)
+
+    def port(self, unit: int) -> PortConfig:
+        return self.port_configs.get(unit) or PortConfig(unit)
+
+
+# -- small typed readers -------------------------------------------------------------
+
+
+def _table(value: object, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(path, f"expected a table, got {_kind(value)}")
+    return value
+
+
+def _kind(value: object) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _check_keys(table: Mapping[str, Any], path: str, allowed: set[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            where = f"{path}.{key}" if path else key
+            raise ConfigError(where, f"unknown key; expected one of {', '.join(sorted(allowed))}")
+
+
+def _int(table: Mapping[str, Any], key: str, path: str, default: int, lo: int, hi: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{path}.{key}", f"expected an integer {lo}..{hi}, got {_kind(value)}")
+    if not lo <= value <= hi:
+        raise ConfigError(f"{path}.{key}", f"expected an integer {lo}..{hi}, got {value}")
+    return value
+
+
+def _float(table: Mapping[str, Any], key: str, path: str, default: float, lo: float) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < lo:
+        raise ConfigError(f"{path}.{key}", f"expected a number ≥ {lo}, got {value!r}")
+    return float(value)
+
+
+def _bool(table: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}.{key}", f"expected true or false, got {_kind(value)}")
+    return value
+
+
+def _choice(table: Mapping[str, Any], key: str, path: str, default: str, options: tuple[str, ...]) -> str:
+    value = table.get(key, default)
+    if value not in options:
+        raise ConfigError(f"{path}.{key}", f"expected one of {', '.join(options)}, got {value!r}")
+    return str(value)
+
+
+def parse_listen(value: object, path: str) -> tuple[str, int]:
+    if not isinstance(value, str) or ":" not in value:
+        raise ConfigError(path, f"expected \"HOST:PORT\", got {value!r}")
+    host, _, port_text = value.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ConfigError(path, f"expected \"HOST:PORT\" with a port 1..65535, got {value!r}")
+    return host, int(port_text)
+
+
+# -- sections ------------------------------------------------------------------------
+
+
+def _ports_section(raw: object, count: int) -> dict[int, PortConfig]:
+    table = _table(raw, "ports")
+    out: dict[int, PortConfig] = {}
+    for key, value in table.items():
+        path = f"ports.{key}"
+        if not str(key).isdigit() or not 1 <= int(key) <= count:
+            raise ConfigError(path, f"expected a port number 1..{count}")
+        entry = _table(value, path)
+        _check_keys(entry, path, {"name", "target", "keyboard", "nkro", "mouse", "video", "audio"})
+        name = entry.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > 64):
+            raise ConfigError(f"{path}.name", "expected a non-empty string of at most 64 characters")
+        target = _choice(entry, "target", path, "emulated", TARGETS)
+        if target not in IMPLEMENTED_TARGETS:
+            raise ConfigError(
+                f"{path}.target",
+                f"target {target!r} is not available in this build yet; use "
+                + ", ".join(IMPLEMENTED_TARGETS),
+            )
+        unit = int(key)
+        out[unit] = PortConfig(
+            unit=unit,
+            name=name.strip() if isinstance(name, str) else None,
+            target=target,
+            keyboard=_choice(entry, "keyboard", path, "usb", KEYBOARDS),
+            nkro=_bool(entry, "nkro", path, False),
+            mouse=_choice(entry, "mouse", path, "relative", MICE),
+            video=_choice(entry, "video", path, "hdmi", VIDEO),
+            audio=_choice(entry, "audio", path, "stereo", AUDIO),
+        )
+    return out
+
+
+def _console_section(raw: object) -> ConsoleConfig:
+    table = _table(raw, "console")
+    _check_keys(table, "console", {"devices", "hotkeys", "keypad_digits", "replay_held"})
+    devices = table.get("devices", [])
+    if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
+        raise ConfigError("console.devices", "expected a list of strings")
+    for index, device in enumerate(devices):
+        if not device.startswith(("evdev:", "fifo:")):
+            raise ConfigError(
+                f"console.devices[{index}]",
+                f"expected \"evdev:auto\", \"evdev:/dev/input/...\" or \"fifo:PATH\", got {device!r}",
+            )
+    hotkeys = table.get("hotkeys", "scrolllock")
+    if not isinstance(hotkeys, str | dict):
+        raise ConfigError("console.hotkeys", "expected a profile name or a table")
+    return ConsoleConfig(
+        devices=tuple(devices),
+        hotkeys=hotkeys,
+        keypad_digits=_bool(table, "keypad_digits", "console", True),
+        replay_held=_bool(table, "replay_held", "console", False),
+    )
+
+
+def parse_config(doc: Mapping[str, Any]) -> Config:
+    _check_keys(doc, "", {"switch", "http", "console", "serial", "ports", "scan", "log", "state"})
+    switch = _table(doc.get("switch", {}), "switch")
+    _check_keys(switch, "switch", {"ports"})
+    ports = _int(switch, "ports", "switch", 4, MIN_PORTS, MAX_PORTS)
+
+    http = _table(doc.get("http", {}), "http")
+    _check_keys(http, "http", {"listen", "max_body"})
+    host, port = parse_listen(http.get("listen", "127.0.0.1:8080"), "http.listen")
+    http_config = HttpConfig(host, port, _int(http, "max_body", "http", 1 << 20, 1024, 1 << 30))
+
+    state = _table(doc.get("state", {}), "state")
+    _check_keys(state, "state", {"dir"})
+    state_dir = state.get("dir")
+    if state_dir is not None and (not isinstance(state_dir, str) or not state_dir):
+        raise ConfigError("state.dir", "expected a directory path string")
+
+    scan = _table(doc.get("scan", {}), "scan")
+    _check_keys(scan, "scan", {"dwell"})
+    log_table = _table(doc.get("log", {}), "log")
+    _check_keys(log_table, "log", {"max_bytes", "keep"})
+
+    serial_raw = doc.get("serial")
+    serial: tuple[Mapping[str, Any], ...] | None = None
+    if serial_raw is not None:
+        if not isinstance(serial_raw, list):
+            raise ConfigError("serial", "expected an array of tables ([[serial]])")
+        serial = tuple(_table(item, f"serial[{i}]") for i, item in enumerate(serial_raw))
+
+    return Config(
+        ports=ports,
+        state_dir=Path(state_dir).expanduser() if isinstance(state_dir, str) else None,
+        http=http_config,
+        console=_console_section(doc.get("console", {})),
+        scan_dwell=_float(scan, "dwell", "scan", 5.0, 0.5),
+        log=LogConfig(
+            max_bytes=_int(log_table, "max_bytes", "log", 1 << 20, 4096, 1 << 30),
+            keep=_int(log_table, "keep", "log", 5, 1, 100),
+        ),
+        serial=serial,
+        port_configs=_ports_section(doc.get("ports", {}), ports),
+    )
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and validate ``path`` (None = defaults). Raises ConfigError, never a traceback."""
+    if path is None:
+        return Config()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config file {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError("", f"config file {path} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError("", f"config file {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"{path} is not valid TOML: {exc}") from None
+    return parse_config(doc)
+
+
+def with_overrides(
+    config: Config,
+    *,
+    ports: int | None = None,
+    listen: str | None = None,
+    state_dir: Path | None = None,
+) -> Config:
+    """Apply command-line flags on top of the file."""
+    if ports is not None:
+        if not MIN_PORTS <= ports <= MAX_PORTS:
+            raise ConfigError("--ports", f"expected {MIN_PORTS}..{MAX_PORTS}, got {ports}")
+        extra = [u for u in config.port_configs if u > ports]
+        if extra:
+            raise ConfigError(f"ports.{extra[0]}", f"configured, but --ports is {ports}")
+        config = replace(config, ports=ports)
+    if listen is not None:
+        host, port = parse_listen(listen, "--listen")
+        config = replace(config, http=replace(config.http, listen_host=host, listen_port=port))
+    if state_dir is not None:
+        config = replace(config, state_dir=state_dir)
+    return config

@@ -1,0 +1,1 @@
+"""kvmswitchd.console: console input sources (evdev devices, fifo, injected events)."""

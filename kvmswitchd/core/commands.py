@@ -1,0 +1,112 @@
+"""Commands every control channel sends into the switch, and what comes back.
+
+Hotkeys, front-panel buttons, serial dialects and HTTP all speak these values through
+one command bus (``kvmswitchd.bus.CommandBus``), so a switch means the same thing from
+every source.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class Source(enum.StrEnum):
+    """Where a request came from (SPEC §2, event log)."""
+
+    HOTKEY = "hotkey"
+    BUTTON = "button"
+    SERIAL = "serial"
+    HTTP = "http"
+    SCAN = "scan"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who asked: the source, a detail (serial endpoint name, client address), the user."""
+
+    source: Source
+    detail: str = ""
+    user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchTo:
+    """Move focus to ``port`` (``"3"`` or ``"2.4"``) for ``channels`` (None = all)."""
+
+    port: str
+    channels: tuple[str, ...] | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """Move the km-focus group to the next (+1) or previous (-1) port, wrapping around."""
+
+    direction: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetScan:
+    """Start or stop auto-scan (video focus only); ``dwell`` in seconds, None = configured."""
+
+    on: bool
+    dwell: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rename:
+    port: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetStatus:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class GetLog:
+    limit: int = 10
+
+
+Command = SwitchTo | Step | SetScan | Rename | GetStatus | GetLog
+
+
+@dataclass(frozen=True, slots=True)
+class PortView:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    """What a status reply shows: ports, focus per channel, scan and storage state."""
+
+    ports: tuple[PortView, ...]
+    focus: Mapping[str, str]
+    scanning: bool = False
+    storage_held_by: str | None = None
+    storage_held_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One event-log entry as a channel shows it."""
+
+    time: float
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of a command: success or a refusal with a reason, plus what it returns."""
+
+    ok: bool
+    message: str = ""
+    error: str = ""
+    status: StatusView | None = None
+    log: tuple[LogLine, ...] = field(default=())

@@ -1,0 +1,228 @@
+"""The composition root: the only place that picks backends and wires the daemon.
+
+Backends are chosen here in one ``match`` with the import inside each branch, so the
+emulated default never imports Linux-only modules (HOUSE-STYLE principle 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from hid.leds import Leds
+from kvmswitchd.config import Config, PortConfig
+from kvmswitchd.core.hotkeys import HotkeyDetector, profile_from_config
+from kvmswitchd.core.ports import Channel, PortId
+from kvmswitchd.core.switch import SwitchCore
+from kvmswitchd.errors import ConfigError
+from kvmswitchd.journal import Journal
+from kvmswitchd.port import Port
+from kvmswitchd.router import Router
+from kvmswitchd.statefile import StateFile, StateSaver
+from kvmswitchd.switchboard import Switchboard
+from kvmswitchd.targets.target import TargetBackend
+
+log = logging.getLogger(__name__)
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "kvmswitchd"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def make_target(config: PortConfig) -> TargetBackend:
+    keyboard = "usb-nkro" if config.keyboard == "usb" and config.nkro else config.keyboard
+    match config.target:
+        case "emulated":
+            from kvmswitchd.targets.emulated import EmulatedTarget
+
+            return EmulatedTarget(keyboard=keyboard, mouse=config.mouse)
+        case other:
+            raise ConfigError(f"ports.{config.unit}.target", f"target {other!r} is not available")
+
+
+def restore_core(config: Config, saved: dict[str, Any]) -> SwitchCore:
+    names: dict[int, str] = {}
+    for unit in range(1, config.ports + 1):
+        configured = config.port(unit).name
+        if configured:
+            names[unit] = configured
+    saved_names = saved.get("names")
+    if isinstance(saved_names, dict):
+        for key, value in saved_names.items():
+            if isinstance(key, str) and key.isdigit() and isinstance(value, str) and value:
+                names[int(key)] = value
+    focus: dict[Channel, PortId] = {}
+    saved_focus = saved.get("focus")
+    if isinstance(saved_focus, dict):
+        for channel in Channel:
+            value = saved_focus.get(channel.value)
+            if isinstance(value, str):
+                unit_text, _, sub = value.partition(".")
+                if unit_text.isdigit() and (not sub or sub.isdigit()):
+                    focus[channel] = PortId(int(unit_text), int(sub) if sub else None)
+    return SwitchCore(config.ports, names, focus)
+
+
+def make_detector(config: Config) -> HotkeyDetector | None:
+    profile = profile_from_config(config.console.hotkeys, "console.hotkeys")
+    if not profile.enabled:
+        return None
+    return HotkeyDetector(replace(profile, keypad_digits=config.console.keypad_digits), config.ports)
+
+
+def build_board(
+    config: Config,
+    state_dir: Path,
+    saved: dict[str, Any],
+    *,
+    monotonic: Callable[[], float],
+    rearm: Callable[[float | None], None] | None = None,
+) -> Switchboard:
+    """Wire the switch core, ports, targets, router and event log (no listeners yet)."""
+    journal = Journal(
+        state_dir, max_bytes=config.log.max_bytes, keep=config.log.keep, clock=time.time
+    )
+    journal.open()
+    core = restore_core(config, saved)
+    board_ref: list[Switchboard] = []
+
+    def on_leds(unit: int, leds: Leds) -> None:
+        if board_ref:
+            board_ref[0].port_leds_changed(unit, leds)
+
+    ports: dict[int, Port] = {}
+    for unit in range(1, config.ports + 1):
+        pc = config.port(unit)
+        ports[unit] = Port(pc, make_target(pc), on_leds)
+    router = Router(
+        ports,
+        core.focus_of(Channel.KM).unit,
+        make_detector(config),
+        on_action=lambda action, now: board_ref[0].hotkey_action(action, now),
+        on_key_activity=lambda: board_ref[0].stop_scan_on_activity(),
+        rearm=rearm,
+    )
+    board = Switchboard(config, core, ports, journal, router, monotonic=monotonic)
+    board_ref.append(board)
+    return board
+
+
+class Daemon:
+    def __init__(self, config: Config, state_dir: Path | None = None) -> None:
+        self.config = config
+        self.state_dir = state_dir or config.state_dir or default_state_dir()
+        self.board: Switchboard | None = None
+        self.http_url = ""
+        self._runner: web.AppRunner | None = None
+        self._stopped = asyncio.Event()
+        self._hotkey_timer: asyncio.TimerHandle | None = None
+        self.startup_problems: list[str] = []
+        self._saver: StateSaver | None = None
+
+    def check(self) -> None:
+        """Refuse configurations this build can't run safely (before opening anything)."""
+        if not is_loopback(self.config.http.listen_host):
+            raise ConfigError(
+                "http.listen",
+                f"{self.config.http.listen_host} is not a loopback address; the API has no "
+                "authentication yet, so it listens on loopback only (127.0.0.1 or ::1)",
+            )
+
+    async def start(self) -> Switchboard:
+        self.check()
+        loop = asyncio.get_running_loop()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        statefile = StateFile(self.state_dir / "state.json")
+        board = build_board(
+            self.config, self.state_dir, statefile.load(), monotonic=loop.time,
+            rearm=self._rearm_hotkeys,
+        )
+        self.board = board
+        self._saver = StateSaver(statefile, board.snapshot)
+        board.on_dirty = self._saver.mark_dirty
+        for port in board.ports.values():
+            await port.target.start()
+        if statefile.problem:
+            self.startup_problems.append(statefile.problem)
+            board.journal.record("state_reset", "system", (), None, {"problem": statefile.problem})
+        await self._start_http(board)
+        board.journal.record(
+            "startup", "system", (), None, {"ports": self.config.ports, "http": self.http_url}
+        )
+        return board
+
+    def _rearm_hotkeys(self, deadline: float | None) -> None:
+        if self._hotkey_timer is not None:
+            if deadline is not None and self._hotkey_timer.when() == deadline:
+                return
+            self._hotkey_timer.cancel()
+            self._hotkey_timer = None
+        if deadline is not None:
+            loop = asyncio.get_running_loop()
+            self._hotkey_timer = loop.call_at(deadline, self._hotkey_fire)
+
+    def _hotkey_fire(self) -> None:
+        self._hotkey_timer = None
+        if self.board is not None:
+            self.board.router.handle_timer(asyncio.get_running_loop().time())
+
+    async def _start_http(self, board: Switchboard) -> None:
+        from web.app import create_app
+
+        app = create_app(board, max_body=self.config.http.max_body)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.http.listen_host, self.config.http.listen_port)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        shown = f"[{host}]" if ":" in host else host
+        self.http_url = f"http://{shown}:{port}"
+
+    def banner(self) -> list[str]:
+        """Lines printed at start: where each control channel can be reached."""
+        return []
+
+    def request_stop(self) -> None:
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        """Clean shutdown: release-all on every port, stop listeners, flush state."""
+        board = self.board
+        if self._hotkey_timer is not None:
+            self._hotkey_timer.cancel()
+        if board is not None:
+            board.release_everything()
+            board.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if board is not None:
+            for port in board.ports.values():
+                await port.target.stop()
+            if self._saver is not None:
+                await self._saver.flush()
+            board.journal.record("shutdown", "system")
+            board.journal.close()
+            self.board = None

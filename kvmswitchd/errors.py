@@ -1,0 +1,86 @@
+"""The one error tree of the daemon (HOUSE-STYLE §5).
+
+The HTTP layer maps these to statuses in one place (``web.errors``); serial dialects
+turn them into ``ERR <reason>`` replies.
+"""
+
+from __future__ import annotations
+
+
+class KvmError(Exception):
+    """Root of every error the daemon raises on purpose."""
+
+    code = "error"
+
+
+class ConfigError(KvmError):
+    """The configuration is invalid. ``path`` names the key (``ports.2.keyboard``)."""
+
+    code = "bad_config"
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.message = message
+
+
+class InputError(KvmError):
+    """A request carried a value that is wrong (a bad port id, an unknown key name...)."""
+
+    code = "bad_request"
+
+
+class PortError(KvmError):
+    """A port id names no port of this unit."""
+
+    code = "unknown_port"
+
+
+class NotFoundError(KvmError):
+    """A named thing (image, user, route object) does not exist."""
+
+    code = "not_found"
+
+
+class BusyError(KvmError):
+    """The request conflicts with the current state (storage held, image attached...)."""
+
+    code = "busy"
+
+
+class DeviceError(KvmError):
+    """A device (serial line, hidg node, VM, USB/IP peer) failed or went away."""
+
+    code = "device_error"
+
+
+class ProtocolError(KvmError):
+    """A protocol was violated. See the two leaves."""
+
+    code = "protocol_error"
+
+
+class LocalProtocolError(ProtocolError):
+    """We misused a protocol (a bug on our side)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer misbehaved: garbage, an over-long frame, a bad checksum."""
+
+
+class AuthError(KvmError):
+    """Not authenticated (401)."""
+
+    code = "unauthorized"
+
+
+class PermissionDenied(KvmError):
+    """Authenticated but not allowed (403)."""
+
+    code = "forbidden"
+
+
+class StateFileError(KvmError):
+    """A state file is corrupt or truncated; it is moved aside and defaults are used."""
+
+    code = "bad_state"

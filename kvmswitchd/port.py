@@ -1,0 +1,131 @@
+"""A port at run time: its keyboard and mouse encoders, its LED state, its target.
+
+Console input arrives as evdev codes; the port turns it into its own wire format (USB
+boot or NKRO keyboard, relative or absolute mouse, PS/2 set 2) and hands the bytes to
+its target backend. LED output reports coming back from the target's host update the
+port's own LED state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hid import keymap
+from hid.keyboard import BootKeyboard, NkroKeyboard
+from hid.leds import Leds
+from hid.mouse import AbsolutePointer, RelativeMouse
+from hid.ps2 import Ps2Keyboard
+from kvmswitchd.config import PortConfig
+from kvmswitchd.targets.target import TargetBackend
+
+ABS_MAX = 32767
+# Nominal screen used to convert between relative and absolute pointer motion.
+NOMINAL_WIDTH = 1920
+NOMINAL_HEIGHT = 1080
+PS2_SET_LEDS = 0xED
+
+LedListener = Callable[[int, Leds], None]
+
+
+class Port:
+    def __init__(
+        self, config: PortConfig, target: TargetBackend, on_leds: LedListener | None = None
+    ) -> None:
+        self.unit = config.unit
+        self.config = config
+        self.target = target
+        self.leds = Leds()
+        self._on_leds = on_leds
+        self.keyboard: BootKeyboard | NkroKeyboard | Ps2Keyboard
+        if config.keyboard == "ps2":
+            self.keyboard = Ps2Keyboard()
+        elif config.nkro:
+            self.keyboard = NkroKeyboard()
+        else:
+            self.keyboard = BootKeyboard()
+        self.absolute = config.mouse == "absolute"
+        self.mouse: RelativeMouse | AbsolutePointer = (
+            AbsolutePointer() if self.absolute else RelativeMouse()
+        )
+        self._abs_x = ABS_MAX // 2
+        self._abs_y = ABS_MAX // 2
+        self._write_keyboard = target.write_keyboard
+        self._write_mouse = target.write_mouse
+        self._usage_for = keymap.usage_for
+        target.set_output_listener(self._on_output)
+
+    # -- keyboard --------------------------------------------------------------------
+
+    def key(self, code: int, pressed: bool) -> None:
+        """Press or release evdev key ``code`` on this port (unknown keys are ignored)."""
+        usage = self._usage_for(code)
+        if usage is None:
+            return
+        data = self.keyboard.press(usage) if pressed else self.keyboard.release(usage)
+        if data:
+            self._write_keyboard(data)
+
+    def key_usage(self, usage: int, pressed: bool) -> None:
+        data = self.keyboard.press(usage) if pressed else self.keyboard.release(usage)
+        if data:
+            self._write_keyboard(data)
+
+    @property
+    def pressed_keys(self) -> frozenset[int]:
+        return frozenset(self.keyboard.pressed)
+
+    # -- mouse -----------------------------------------------------------------------
+
+    def button(self, code: int, pressed: bool) -> None:
+        if keymap.button_bit(code) is None:
+            return
+        data = self.mouse.button(code, pressed)
+        if data:
+            self._write_mouse(data)
+
+    def move(self, dx: int, dy: int, wheel: int = 0, hwheel: int = 0) -> None:
+        if isinstance(self.mouse, RelativeMouse):
+            for data in self.mouse.move(dx, dy, wheel, hwheel):
+                self._write_mouse(data)
+            return
+        self._abs_x = min(max(self._abs_x + dx * ABS_MAX // NOMINAL_WIDTH, 0), ABS_MAX)
+        self._abs_y = min(max(self._abs_y + dy * ABS_MAX // NOMINAL_HEIGHT, 0), ABS_MAX)
+        self._write_mouse(self.mouse.move_to(self._abs_x, self._abs_y, wheel))
+
+    def move_to(self, x: int, y: int) -> None:
+        """Absolute position in 0..32767 on both axes."""
+        x = min(max(x, 0), ABS_MAX)
+        y = min(max(y, 0), ABS_MAX)
+        if isinstance(self.mouse, AbsolutePointer):
+            self._write_mouse(self.mouse.move_to(x, y))
+        else:
+            dx = (x - self._abs_x) * NOMINAL_WIDTH // ABS_MAX
+            dy = (y - self._abs_y) * NOMINAL_HEIGHT // ABS_MAX
+            for data in self.mouse.move(dx, dy):
+                self._write_mouse(data)
+        self._abs_x, self._abs_y = x, y
+
+    @property
+    def pressed_buttons(self) -> int:
+        return self.mouse.buttons
+
+    # -- both ------------------------------------------------------------------------
+
+    def release_all(self) -> None:
+        """Release every key and button this port holds (SPEC §3.2)."""
+        self._write_keyboard(self.keyboard.release_all())
+        self._write_mouse(self.mouse.release_all())
+
+    def _on_output(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.config.keyboard == "ps2":
+            if len(data) < 2 or data[0] != PS2_SET_LEDS:
+                return
+            leds = Leds.from_ps2(data[1])
+        else:
+            leds = Leds.from_usb(data[0])
+        if leds != self.leds:
+            self.leds = leds
+            if self._on_leds is not None:
+                self._on_leds(self.unit, leds)

@@ -1,0 +1,1 @@
+"""kvmswitchd.serial: serial control dialects (sans-IO) and their asyncio adapter."""

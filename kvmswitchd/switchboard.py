@@ -1,0 +1,373 @@
+"""The switchboard: the running switch behind every control channel.
+
+It owns the switch core, the ports, the router, the event log and the state file, and
+carries out each transition completely: release-all to the port losing ``km``, focus
+moved, LEDs shown, event logged, clients notified, state saved. It implements the
+command bus (serial, hotkeys, buttons) and the web service Protocol (HTTP, websocket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from hid.leds import Leds
+from kvmswitchd.config import Config
+from kvmswitchd.console.events import ConsoleAssembler
+from kvmswitchd.core.commands import (
+    Command,
+    GetLog,
+    GetStatus,
+    LogLine,
+    Origin,
+    Outcome,
+    PortView,
+    Rename,
+    SetScan,
+    Source,
+    StatusView,
+    Step,
+    SwitchTo,
+)
+from kvmswitchd.core.eventlog import LogEntry, LogQuery
+from kvmswitchd.core.hotkeys import (
+    Cancelled,
+    HotkeyAction,
+    InvalidCommand,
+    SelectPort,
+    StartScan,
+    StepPort,
+)
+from kvmswitchd.core.ports import Channel, PortId, parse_channels, parse_port_id
+from kvmswitchd.core.scan import AutoScan
+from kvmswitchd.core.switch import FocusMoved, ReleaseAll, Renamed, SwitchCore, Transition
+from kvmswitchd.errors import InputError, KvmError
+from kvmswitchd.inputs import assemble, parse_events, text_strokes
+from kvmswitchd.journal import Journal
+from kvmswitchd.port import Port
+from kvmswitchd.router import Router
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[dict[str, Any]], None]
+
+
+def leds_json(leds: Leds) -> dict[str, bool]:
+    return {"num": leds.num, "caps": leds.caps, "scroll": leds.scroll}
+
+
+class Switchboard:
+    def __init__(
+        self,
+        config: Config,
+        core: SwitchCore,
+        ports: Mapping[int, Port],
+        journal: Journal,
+        router: Router,
+        *,
+        monotonic: Callable[[], float],
+    ) -> None:
+        self.config = config
+        self.core = core
+        self.ports = ports
+        self.journal = journal
+        self.router = router
+        self.scan = AutoScan(dwell=config.scan_dwell)
+        self.console_leds = ports[core.focus_of(Channel.KM).unit].leds
+        self.extra_state: dict[str, Callable[[], Any]] = {}
+        self.on_console_leds: Callable[[Leds], None] | None = None
+        self.authenticator: Callable[[str, str, Origin], Any] | None = None
+        self._monotonic = monotonic
+        self._listeners: list[Listener] = []
+        self.on_dirty: Callable[[], None] = lambda: None  # the daemon saves state (debounced)
+        self._scan_timer: asyncio.TimerHandle | None = None
+        self._http_assembler = ConsoleAssembler()
+        self._input_assembler = ConsoleAssembler()
+        self.switch_count: dict[str, int] = {}
+        journal.subscribe(self._on_log_entry)
+
+    # -- the one switch path ----------------------------------------------------------
+
+    def switch(
+        self, port_id: str, channels: Sequence[str] | None, force: bool, origin: Origin
+    ) -> Outcome:
+        try:
+            port = parse_port_id(port_id, self.core.ports)
+            wanted = parse_channels(list(channels) if channels is not None else None)
+        except KvmError as exc:
+            return Outcome(False, message=str(exc), error=exc.code)
+        return self.apply(self.core.switch(port, wanted), origin, force=force)
+
+    def step(self, direction: int, origin: Origin) -> Outcome:
+        return self.apply(self.core.step(direction), origin)
+
+    def apply(self, transition: Transition, origin: Origin, *, force: bool = False) -> Outcome:
+        """Carry out a transition's effects in order; log, notify, save."""
+        if not transition.ok:
+            return Outcome(False, message=transition.reason, error="bad_request")
+        if not transition.changed:
+            return Outcome(True, message="already there", status=self.status_view())
+        moves: list[FocusMoved] = []
+        for effect in transition.effects:
+            if isinstance(effect, ReleaseAll):
+                self.ports[effect.port.unit].release_all()
+            elif isinstance(effect, FocusMoved):
+                moves.append(effect)
+                if effect.channel is Channel.KM:
+                    self.router.set_km(effect.to.unit)
+                    self._show_console_leds(self.ports[effect.to.unit].leds)
+            elif isinstance(effect, Renamed):
+                self.journal.record(
+                    "rename",
+                    origin.source.value,
+                    (str(effect.port),),
+                    origin.user,
+                    {"old": effect.old, "new": effect.new, "via": origin.detail},
+                )
+        if moves:
+            self._log_switch(moves, origin, force)
+        self._state_changed()
+        return Outcome(True, message="switched" if moves else "renamed", status=self.status_view())
+
+    def _log_switch(self, moves: list[FocusMoved], origin: Origin, force: bool) -> None:
+        targets = sorted({str(m.to) for m in moves})
+        sources = sorted({str(m.from_) for m in moves})
+        ports = tuple(dict.fromkeys([*targets, *sources]))
+        detail: dict[str, Any] = {
+            "to": targets[0] if len(targets) == 1 else targets,
+            "channels": [m.channel.value for m in moves],
+            "from": {m.channel.value: str(m.from_) for m in moves},
+        }
+        if origin.detail:
+            detail["via"] = origin.detail
+        if force:
+            detail["force"] = True
+        self.switch_count[origin.source.value] = self.switch_count.get(origin.source.value, 0) + 1
+        self.journal.record("switch", origin.source.value, ports, origin.user, detail)
+
+    def _show_console_leds(self, leds: Leds) -> None:
+        self.console_leds = leds
+        if self.on_console_leds is not None:
+            self.on_console_leds(leds)
+
+    def port_leds_changed(self, unit: int, leds: Leds) -> None:
+        """A port's host sent an LED report; mirror it if that port has the console."""
+        if unit == self.router.km:
+            self._show_console_leds(leds)
+        self._state_changed(save=False)
+
+    # -- the command bus -------------------------------------------------------------------
+
+    async def execute(self, command: Command, origin: Origin) -> Outcome:
+        return self.run(command, origin)
+
+    def run(self, command: Command, origin: Origin) -> Outcome:
+        """Synchronous command execution (hotkeys and buttons call this directly)."""
+        try:
+            match command:
+                case SwitchTo(port, channels, force):
+                    return self.switch(port, channels, force, origin)
+                case Step(direction):
+                    return self.step(direction, origin)
+                case SetScan(on, dwell):
+                    return self.set_scan(on, dwell, origin)
+                case Rename(port, name):
+                    pid = parse_port_id(port, self.core.ports)
+                    return self.apply(self.core.rename(pid, name), origin)
+                case GetStatus():
+                    return Outcome(True, status=self.status_view())
+                case GetLog(limit):
+                    lines = tuple(
+                        LogLine(e.time, e.kind, describe(e)) for e in self.journal.recent(limit)
+                    )
+                    return Outcome(True, log=lines)
+        except KvmError as exc:
+            return Outcome(False, message=str(exc), error=exc.code)
+        return Outcome(False, message="unknown command", error="bad_request")
+
+    async def authenticate(self, user: str, password: str, origin: Origin) -> str | None:
+        if self.authenticator is None:
+            return None
+        result: str | None = await self.authenticator(user, password, origin)
+        return result
+
+    def status_view(self) -> StatusView:
+        return StatusView(
+            ports=tuple(PortView(str(u), self.core.name(u)) for u in range(1, self.core.ports + 1)),
+            focus=dict(self.core.focus_view()),
+            scanning=self.scan.on,
+        )
+
+    # -- auto-scan -----------------------------------------------------------------------
+
+    def set_scan(self, on: bool, dwell: float | None, origin: Origin) -> Outcome:
+        if on:
+            try:
+                self.scan.start(self._monotonic(), dwell)
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
+            self.journal.record("scan", origin.source.value, (), origin.user, {"on": True, "dwell": self.scan.dwell})
+        elif self.scan.stop():
+            self.journal.record("scan", origin.source.value, (), origin.user, {"on": False})
+        self._arm_scan()
+        self._state_changed(save=False)
+        return Outcome(True, message="scanning" if on else "scan stopped", status=self.status_view())
+
+    def stop_scan_on_activity(self) -> None:
+        if self.scan.on:
+            self.set_scan(False, None, Origin(Source.HOTKEY, detail="console key"))
+
+    def _arm_scan(self) -> None:
+        if self._scan_timer is not None:
+            self._scan_timer.cancel()
+            self._scan_timer = None
+        deadline = self.scan.next_deadline()
+        if deadline is not None:
+            loop = asyncio.get_running_loop()
+            self._scan_timer = loop.call_at(deadline, self._scan_tick)
+
+    def _scan_tick(self) -> None:
+        self._scan_timer = None
+        if self.scan.handle_timer(self._monotonic()):
+            video = self.core.focus_of(Channel.VIDEO)
+            unit = video.unit % self.core.ports + 1
+            self.apply(self.core.switch(PortId(unit), frozenset({Channel.VIDEO})), Origin(Source.SCAN))
+        self._arm_scan()
+
+    # -- hotkeys ---------------------------------------------------------------------------
+
+    def hotkey_action(self, action: HotkeyAction, now: float) -> None:
+        origin = Origin(Source.HOTKEY, detail="console")
+        match action:
+            case SelectPort(port):
+                outcome = self.switch(port, None, False, origin)
+                if not outcome.ok:
+                    self.journal.record("hotkey_invalid", "hotkey", (), None, {"reason": outcome.message})
+            case StepPort(direction):
+                self.step(direction, origin)
+            case StartScan():
+                self.set_scan(True, None, origin)
+            case InvalidCommand(reason):
+                self.journal.record("hotkey_invalid", "hotkey", (), None, {"reason": reason})
+            case Cancelled():
+                pass
+            case _:
+                pass
+
+    # -- input -----------------------------------------------------------------------------
+
+    def inject_console(self, events: Sequence[Mapping[str, Any]], origin: Origin) -> int:
+        parsed = parse_events(events)
+        batch = assemble(self._http_assembler, parsed)
+        self.router.console_input(f"http:{origin.detail}", batch, self._monotonic())
+        return len(parsed)
+
+    def type_input(
+        self, text: str | None, events: Sequence[Mapping[str, Any]] | None, origin: Origin
+    ) -> dict[str, Any]:
+        batch = text_strokes(text) if text else []
+        if events:
+            batch.extend(assemble(self._input_assembler, parse_events(events)))
+        unit = self.router.km
+        self.router.deliver(unit, batch)
+        return {"port": str(self.core.focus_of(Channel.KM)), "inputs": len(batch)}
+
+    # -- views -----------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True, "ports": self.core.ports}
+
+    def port_json(self, unit: int) -> dict[str, Any]:
+        port = self.ports[unit]
+        cfg = port.config
+        return {
+            "id": str(unit),
+            "name": self.core.name(unit),
+            "target": cfg.target,
+            "keyboard": cfg.keyboard,
+            "nkro": cfg.nkro,
+            "mouse": cfg.mouse,
+            "video": cfg.video,
+            "audio": cfg.audio,
+            "focus": [c.value for c, p in self.core.focus.items() if p.unit == unit],
+            "leds": leds_json(port.leds),
+            "warnings": [],
+        }
+
+    def ports_json(self) -> list[dict[str, Any]]:
+        return [self.port_json(u) for u in range(1, self.core.ports + 1)]
+
+    def state(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "ports": self.ports_json(),
+            "focus": dict(self.core.focus_view()),
+            "scan": {"on": self.scan.on, "dwell": self.scan.dwell},
+            "console": {"leds": leds_json(self.console_leds)},
+        }
+        for key, view in self.extra_state.items():
+            doc[key] = view()
+        return doc
+
+    def port(self, port_id: str) -> dict[str, Any]:
+        return self.port_json(parse_port_id(port_id, self.core.ports).unit)
+
+    def target(self, port_id: str) -> dict[str, Any]:
+        unit = parse_port_id(port_id, self.core.ports).unit
+        return dict(self.ports[unit].target.view(), port=str(unit))
+
+    def log(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        return [e.to_json() for e in self.journal.query(LogQuery.from_params(params))]
+
+    # -- live updates and persistence -----------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _notify(self, message: dict[str, Any]) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(message)
+            except Exception:  # one bad client must not stop the others
+                log.exception("state listener failed")
+
+    def _on_log_entry(self, entry: LogEntry) -> None:
+        if self._listeners:
+            self._notify({"type": "log", "entry": entry.to_json()})
+
+    def _state_changed(self, *, save: bool = True) -> None:
+        if self._listeners:
+            self._notify({"type": "state", "state": self.state()})
+        if save:
+            self.on_dirty()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "focus": dict(self.core.focus_view()),
+            "names": {str(u): n for u, n in self.core.names.items()},
+        }
+
+    def release_everything(self) -> None:
+        for port in self.ports.values():
+            port.release_all()
+
+    def close(self) -> None:
+        if self._scan_timer is not None:
+            self._scan_timer.cancel()
+            self._scan_timer = None
+
+
+def describe(entry: LogEntry) -> str:
+    """A one-line human text for a log entry (serial ``log``, kvmctl)."""
+    who = f" by {entry.user}" if entry.user else ""
+    detail = entry.detail
+    if entry.kind == "switch":
+        chans = ",".join(detail.get("channels", []))
+        via = f" ({detail['via']})" if detail.get("via") else ""
+        return f"switch to {detail.get('to')} [{chans}] from {entry.source}{via}{who}"
+    if entry.kind == "rename":
+        return f"port {','.join(entry.ports)} renamed {detail.get('old')!r} -> {detail.get('new')!r}{who}"
+    extra = " ".join(f"{k}={v}" for k, v in detail.items())
+    return f"{entry.kind} from {entry.source}{who} {extra}".rstrip()

@@ -1,0 +1,36 @@
+"""The target-backend Protocol: what a port's computer connection must do (SPEC §8)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+# Called with the raw bytes the target's host sent toward its keyboard: a USB LED output
+# report (1 byte), or PS/2 host-to-keyboard command bytes (``ED <leds>``...).
+OutputListener = Callable[[bytes], None]
+
+
+class TargetBackend(Protocol):
+    """One port's connection to its computer: wire-format HID in, LED reports out."""
+
+    kind: str
+
+    def write_keyboard(self, report: bytes) -> None:
+        """Deliver one keyboard report (USB boot/NKRO) or PS/2 scan-code bytes."""
+        ...
+
+    def write_mouse(self, report: bytes) -> None:
+        """Deliver one mouse report (relative or absolute, per the port's mouse config)."""
+        ...
+
+    def set_output_listener(self, listener: OutputListener) -> None:
+        """Register who receives the host's keyboard output (LED) reports."""
+        ...
+
+    def view(self) -> dict[str, Any]:
+        """What the target has received, for ``GET /ports/{id}/target``."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...

@@ -1,0 +1,1 @@
+"""video: a pure EDID and video-mode library."""

@@ -1,0 +1,1 @@
+"""web: the aiohttp edge of the daemon (HTTP API, websocket, static UI)."""

@@ -1,0 +1,202 @@
+"""The JSON API under /api/v1 (SPEC §7)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from kvmswitchd.core.commands import Origin, Outcome, Rename, SetScan, Source, Step, SwitchTo
+from kvmswitchd.errors import InputError
+from web.errors import error_response, status_for_code
+from web.service import KvmService
+
+PREFIX = "/api/v1"
+SERVICE = web.AppKey("service", KvmService)  # type: ignore[type-abstract]  # a Protocol key
+
+routes = web.RouteTableDef()
+
+
+def service_of(request: web.Request) -> KvmService:
+    return request.app[SERVICE]
+
+
+def origin_of(request: web.Request) -> Origin:
+    peer = request.remote or ""
+    return Origin(Source.HTTP, detail=peer)
+
+
+async def read_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object; 400 for anything else, 413 when too large."""
+    body = await request.read()
+    if not body.strip():
+        if allow_empty:
+            return {}
+        raise InputError("request body must be a JSON object")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError("request body must be a JSON object")
+    return data
+
+
+def check_keys(data: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise InputError(f"unknown field {unknown[0]!r}; expected {', '.join(sorted(allowed))}")
+
+
+def outcome_response(outcome: Outcome, service: KvmService) -> web.Response:
+    if not outcome.ok:
+        return error_response(status_for_code(outcome.error), outcome.error, outcome.message)
+    return web.json_response({"ok": True, "message": outcome.message, "state": service.state()})
+
+
+def _bool(data: dict[str, Any], key: str, default: bool) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise InputError(f"{key} must be true or false")
+    return value
+
+
+@routes.get(PREFIX + "/health")
+async def health(request: web.Request) -> web.Response:
+    return web.json_response(service_of(request).health())
+
+
+@routes.get(PREFIX + "/state")
+async def state(request: web.Request) -> web.Response:
+    return web.json_response(service_of(request).state())
+
+
+@routes.get(PREFIX + "/ports")
+async def ports(request: web.Request) -> web.Response:
+    return web.json_response({"ports": service_of(request).ports()})
+
+
+@routes.get(PREFIX + "/ports/{id}")
+async def port(request: web.Request) -> web.Response:
+    return web.json_response(service_of(request).port(request.match_info["id"]))
+
+
+@routes.patch(PREFIX + "/ports/{id}")
+async def patch_port(request: web.Request) -> web.Response:
+    data = await read_object(request)
+    check_keys(data, {"name"})
+    if "name" not in data:
+        raise InputError("nothing to change: send {\"name\": \"...\"}")
+    if not isinstance(data["name"], str):
+        raise InputError("name must be a string")
+    service = service_of(request)
+    outcome = await service.execute(
+        Rename(request.match_info["id"], data["name"]), origin_of(request)
+    )
+    if not outcome.ok:
+        return outcome_response(outcome, service)
+    return web.json_response(service.port(request.match_info["id"]))
+
+
+@routes.get(PREFIX + "/ports/{id}/target")
+async def target(request: web.Request) -> web.Response:
+    return web.json_response(service_of(request).target(request.match_info["id"]))
+
+
+@routes.post(PREFIX + "/switch")
+async def switch(request: web.Request) -> web.Response:
+    data = await read_object(request)
+    check_keys(data, {"port", "channels", "force"})
+    if "port" not in data:
+        raise InputError("port is required, e.g. {\"port\": \"2\"}")
+    port_id = data["port"]
+    if isinstance(port_id, bool) or not isinstance(port_id, str | int):
+        raise InputError("port must be a string like \"3\" or \"2.4\"")
+    channels = data.get("channels")
+    if channels is not None and (
+        not isinstance(channels, list) or not all(isinstance(c, str) for c in channels)
+    ):
+        raise InputError("channels must be a list of km, video, audio, usb")
+    service = service_of(request)
+    command = SwitchTo(str(port_id), tuple(channels) if channels else None, _bool(data, "force", False))
+    return outcome_response(await service.execute(command, origin_of(request)), service)
+
+
+@routes.post(PREFIX + "/switch/next")
+async def switch_next(request: web.Request) -> web.Response:
+    service = service_of(request)
+    return outcome_response(await service.execute(Step(1), origin_of(request)), service)
+
+
+@routes.post(PREFIX + "/switch/prev")
+async def switch_prev(request: web.Request) -> web.Response:
+    service = service_of(request)
+    return outcome_response(await service.execute(Step(-1), origin_of(request)), service)
+
+
+@routes.post(PREFIX + "/scan")
+async def scan(request: web.Request) -> web.Response:
+    data = await read_object(request)
+    check_keys(data, {"on", "dwell"})
+    on = _bool(data, "on", True)
+    dwell = data.get("dwell")
+    if dwell is not None and (isinstance(dwell, bool) or not isinstance(dwell, int | float)):
+        raise InputError("dwell must be a number of seconds")
+    service = service_of(request)
+    command = SetScan(on, float(dwell) if dwell is not None else None)
+    return outcome_response(await service.execute(command, origin_of(request)), service)
+
+
+@routes.post(PREFIX + "/buttons/{n}")
+async def button(request: web.Request) -> web.Response:
+    """A front-panel button: ``1``..``N`` selects a port, ``next``/``prev`` cycle."""
+    name = request.match_info["n"]
+    service = service_of(request)
+    origin = Origin(Source.BUTTON, detail=f"button {name}")
+    command: SwitchTo | Step
+    if name in ("next", "prev"):
+        command = Step(1 if name == "next" else -1)
+    else:
+        command = SwitchTo(name)
+    return outcome_response(await service.execute(command, origin), service)
+
+
+def _events(data: dict[str, Any]) -> list[dict[str, Any]] | None:
+    events = data.get("events")
+    if events is None:
+        return None
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise InputError("events must be a list of {\"type\", \"code\", \"value\"} objects")
+    return events
+
+
+@routes.post(PREFIX + "/console/events")
+async def console_events(request: web.Request) -> web.Response:
+    data = await read_object(request)
+    check_keys(data, {"events"})
+    events = _events(data)
+    if events is None:
+        raise InputError("events is required")
+    count = service_of(request).inject_console(events, origin_of(request))
+    return web.json_response({"ok": True, "accepted": count})
+
+
+@routes.post(PREFIX + "/input")
+async def input_(request: web.Request) -> web.Response:
+    data = await read_object(request)
+    check_keys(data, {"text", "events"})
+    text = data.get("text")
+    if text is not None and not isinstance(text, str):
+        raise InputError("text must be a string")
+    events = _events(data)
+    if text is None and events is None:
+        raise InputError("send text and/or events")
+    result = service_of(request).type_input(text, events, origin_of(request))
+    return web.json_response(dict(result, ok=True))
+
+
+@routes.get(PREFIX + "/log")
+async def log(request: web.Request) -> web.Response:
+    entries = service_of(request).log(dict(request.query))
+    return web.json_response({"entries": entries})

@@ -1,0 +1,47 @@
+"""What the web edge needs from the daemon: a small Protocol (HOUSE-STYLE: web never
+imports target or console backends)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from kvmswitchd.core.commands import Command, Origin, Outcome
+
+JsonObject = dict[str, Any]
+
+
+class KvmService(Protocol):
+    def health(self) -> JsonObject: ...
+
+    def state(self) -> JsonObject: ...
+
+    def ports(self) -> list[JsonObject]: ...
+
+    def port(self, port_id: str) -> JsonObject:
+        """One port's view; raises PortError/InputError for a bad id."""
+        ...
+
+    def target(self, port_id: str) -> JsonObject: ...
+
+    async def execute(self, command: Command, origin: Origin) -> Outcome: ...
+
+    def switch(
+        self, port_id: str, channels: Sequence[str] | None, force: bool, origin: Origin
+    ) -> Outcome: ...
+
+    def inject_console(self, events: Sequence[Mapping[str, Any]], origin: Origin) -> int:
+        """Feed events through the console path (hotkeys included); returns how many."""
+        ...
+
+    def type_input(
+        self, text: str | None, events: Sequence[Mapping[str, Any]] | None, origin: Origin
+    ) -> JsonObject:
+        """Type/move into the km-focused port directly, no hotkey detection."""
+        ...
+
+    def log(self, params: Mapping[str, str]) -> list[JsonObject]: ...
+
+    def subscribe(self, listener: Callable[[JsonObject], None]) -> Callable[[], None]:
+        """Live messages (state changes, log entries); returns an unsubscribe function."""
+        ...
