@@ -119,7 +119,9 @@ def _bool(table: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
     return value
 
 
-def _choice(table: Mapping[str, Any], key: str, path: str, default: str, options: tuple[str, ...]) -> str:
+def _choice(
+    table: Mapping[str, Any], key: str, path: str, default: str, options: tuple[str, ...]
+) -> str:
     value = table.get(key, default)
     if value not in options:
         raise ConfigError(f"{path}.{key}", f"expected one of {', '.join(options)}, got {value!r}")
@@ -128,11 +130,11 @@ def _choice(table: Mapping[str, Any], key: str, path: str, default: str, options
 
 def parse_listen(value: object, path: str) -> tuple[str, int]:
     if not isinstance(value, str) or ":" not in value:
-        raise ConfigError(path, f"expected \"HOST:PORT\", got {value!r}")
+        raise ConfigError(path, f'expected "HOST:PORT", got {value!r}')
     host, _, port_text = value.rpartition(":")
     host = host.strip("[]")
     if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ConfigError(path, f"expected \"HOST:PORT\" with a port 1..65535, got {value!r}")
+        raise ConfigError(path, f'expected "HOST:PORT" with a port 1..65535, got {value!r}')
     return host, int(port_text)
 
 
@@ -150,7 +152,9 @@ def _ports_section(raw: object, count: int) -> dict[int, PortConfig]:
         _check_keys(entry, path, {"name", "target", "keyboard", "nkro", "mouse", "video", "audio"})
         name = entry.get("name")
         if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > 64):
-            raise ConfigError(f"{path}.name", "expected a non-empty string of at most 64 characters")
+            raise ConfigError(
+                f"{path}.name", "expected a non-empty string of at most 64 characters"
+            )
         target = _choice(entry, "target", path, "emulated", TARGETS)
         if target not in IMPLEMENTED_TARGETS:
             raise ConfigError(
@@ -182,7 +186,7 @@ def _console_section(raw: object) -> ConsoleConfig:
         if not device.startswith(("evdev:", "fifo:")):
             raise ConfigError(
                 f"console.devices[{index}]",
-                f"expected \"evdev:auto\", \"evdev:/dev/input/...\" or \"fifo:PATH\", got {device!r}",
+                f'expected "evdev:auto", "evdev:/dev/input/..." or "fifo:PATH", got {device!r}',
             )
     hotkeys = table.get("hotkeys", "scrolllock")
     if not isinstance(hotkeys, str | dict):

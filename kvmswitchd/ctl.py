@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -57,8 +58,6 @@ def format_state(state: dict[str, Any]) -> str:
 
 
 def format_log(entries: list[dict[str, Any]]) -> str:
-    import time
-
     out = []
     for e in entries:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["time"]))
@@ -106,8 +105,12 @@ def run(args: argparse.Namespace) -> str:
     elif args.command in ("next", "prev"):
         result = request(base, "POST", f"/switch/{args.command}")
     elif args.command == "rename":
-        result = request(base, "PATCH", f"/ports/{urllib.parse.quote(args.port)}", {"name": args.name})
-        return json.dumps(result, indent=1) if args.json else f"port {result['id']}: {result['name']}"
+        result = request(
+            base, "PATCH", f"/ports/{urllib.parse.quote(args.port)}", {"name": args.name}
+        )
+        return (
+            json.dumps(result, indent=1) if args.json else f"port {result['id']}: {result['name']}"
+        )
     else:
         query = {k: getattr(args, k) for k in ("since", "kind", "port", "source", "limit")}
         qs = urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})

@@ -11,9 +11,9 @@ import ipaddress
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -86,7 +86,9 @@ def make_detector(config: Config) -> HotkeyDetector | None:
     profile = profile_from_config(config.console.hotkeys, "console.hotkeys")
     if not profile.enabled:
         return None
-    return HotkeyDetector(replace(profile, keypad_digits=config.console.keypad_digits), config.ports)
+    return HotkeyDetector(
+        replace(profile, keypad_digits=config.console.keypad_digits), config.ports
+    )
 
 
 def build_board(
@@ -117,8 +119,8 @@ def build_board(
         ports,
         core.focus_of(Channel.KM).unit,
         make_detector(config),
-        on_action=lambda action, now: board_ref[0].hotkey_action(action, now),
-        on_key_activity=lambda: board_ref[0].stop_scan_on_activity(),
+        on_action=lambda action, _now: board_ref[0].hotkey_action(action),
+        on_key_activity=lambda: board_ref[0].stop_scan_on_activity(),  # noqa: PLW0108  # board built below
         rearm=rearm,
     )
     board = Switchboard(config, core, ports, journal, router, monotonic=monotonic)
@@ -153,13 +155,16 @@ class Daemon:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         statefile = StateFile(self.state_dir / "state.json")
         board = build_board(
-            self.config, self.state_dir, statefile.load(), monotonic=loop.time,
+            self.config,
+            self.state_dir,
+            statefile.load(),
+            monotonic=loop.time,
             rearm=self._rearm_hotkeys,
         )
         self.board = board
         self._saver = StateSaver(statefile, board.snapshot)
         board.on_dirty = self._saver.mark_dirty
-        for port in board.ports.values():
+        for port in board.links.values():
             await port.target.start()
         if statefile.problem:
             self.startup_problems.append(statefile.problem)
@@ -219,7 +224,7 @@ class Daemon:
             await self._runner.cleanup()
             self._runner = None
         if board is not None:
-            for port in board.ports.values():
+            for port in board.links.values():
                 await port.target.stop()
             if self._saver is not None:
                 await self._saver.flush()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hid import evcodes, layout
+from hid import evcodes, keymap, layout
 from kvmswitchd.console.events import ConsoleAssembler, ConsoleInput, InputEvent, KeyChange
 from kvmswitchd.errors import InputError
 
@@ -84,8 +84,6 @@ def text_strokes(text: str) -> list[ConsoleInput]:
 
 
 def _evdev_for_usage(usage: int) -> int:
-    from hid import keymap
-
     code = keymap.evdev_for(usage)
     if code is None:  # layout only produces usages the keymap knows
         raise InputError(f"no key for HID usage 0x{usage:02x}")

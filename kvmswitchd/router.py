@@ -41,7 +41,7 @@ class Router:
     def set_km(self, unit: int) -> None:
         self._port = self._ports[unit]
 
-    def console_input(self, device: str, batch: Sequence[ConsoleInput], now: float) -> None:
+    def console_input(self, device: str, batch: Sequence[ConsoleInput], now: float) -> None:  # noqa: ARG002  # ConsoleSink signature
         """Route one batch of console input (the ``ConsoleSink`` of the console sources)."""
         detector = self.detector
         for item in batch:

@@ -53,13 +53,13 @@ class StateFile:
                 raise ValueError(f"file is {len(raw)} bytes, over {MAX_STATE_BYTES}")
             doc = json.loads(raw)
             if not isinstance(doc, dict):
-                raise ValueError("top level is not an object")
+                raise ValueError("top level is not an object")  # noqa: TRY004  # one except below
             if doc.get("version") != STATE_VERSION:
                 raise ValueError(f"unknown state version {doc.get('version')!r}")
         except (ValueError, UnicodeDecodeError) as exc:
             aside = self._move_aside()
             self.problem = f"state file {self.path} is unusable ({exc}); moved to {aside}"
-            log.error("%s; starting on defaults", self.problem)
+            log.error("%s; starting on defaults", self.problem)  # noqa: TRY400  # no traceback wanted
             return {}
         return doc
 

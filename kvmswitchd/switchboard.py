@@ -71,7 +71,7 @@ class Switchboard:
     ) -> None:
         self.config = config
         self.core = core
-        self.ports = ports
+        self.links = ports
         self.journal = journal
         self.router = router
         self.scan = AutoScan(dwell=config.scan_dwell)
@@ -112,12 +112,12 @@ class Switchboard:
         moves: list[FocusMoved] = []
         for effect in transition.effects:
             if isinstance(effect, ReleaseAll):
-                self.ports[effect.port.unit].release_all()
+                self.links[effect.port.unit].release_all()
             elif isinstance(effect, FocusMoved):
                 moves.append(effect)
                 if effect.channel is Channel.KM:
                     self.router.set_km(effect.to.unit)
-                    self._show_console_leds(self.ports[effect.to.unit].leds)
+                    self._show_console_leds(self.links[effect.to.unit].leds)
             elif isinstance(effect, Renamed):
                 self.journal.record(
                     "rename",
@@ -208,12 +208,16 @@ class Switchboard:
                 self.scan.start(self._monotonic(), dwell)
             except ValueError as exc:
                 raise InputError(str(exc)) from None
-            self.journal.record("scan", origin.source.value, (), origin.user, {"on": True, "dwell": self.scan.dwell})
+            self.journal.record(
+                "scan", origin.source.value, (), origin.user, {"on": True, "dwell": self.scan.dwell}
+            )
         elif self.scan.stop():
             self.journal.record("scan", origin.source.value, (), origin.user, {"on": False})
         self._arm_scan()
         self._state_changed(save=False)
-        return Outcome(True, message="scanning" if on else "scan stopped", status=self.status_view())
+        return Outcome(
+            True, message="scanning" if on else "scan stopped", status=self.status_view()
+        )
 
     def stop_scan_on_activity(self) -> None:
         if self.scan.on:
@@ -233,18 +237,22 @@ class Switchboard:
         if self.scan.handle_timer(self._monotonic()):
             video = self.core.focus_of(Channel.VIDEO)
             unit = video.unit % self.core.ports + 1
-            self.apply(self.core.switch(PortId(unit), frozenset({Channel.VIDEO})), Origin(Source.SCAN))
+            self.apply(
+                self.core.switch(PortId(unit), frozenset({Channel.VIDEO})), Origin(Source.SCAN)
+            )
         self._arm_scan()
 
     # -- hotkeys ---------------------------------------------------------------------------
 
-    def hotkey_action(self, action: HotkeyAction, now: float) -> None:
+    def hotkey_action(self, action: HotkeyAction) -> None:
         origin = Origin(Source.HOTKEY, detail="console")
         match action:
             case SelectPort(port):
                 outcome = self.switch(port, None, False, origin)
                 if not outcome.ok:
-                    self.journal.record("hotkey_invalid", "hotkey", (), None, {"reason": outcome.message})
+                    self.journal.record(
+                        "hotkey_invalid", "hotkey", (), None, {"reason": outcome.message}
+                    )
             case StepPort(direction):
                 self.step(direction, origin)
             case StartScan():
@@ -265,7 +273,10 @@ class Switchboard:
         return len(parsed)
 
     def type_input(
-        self, text: str | None, events: Sequence[Mapping[str, Any]] | None, origin: Origin
+        self,
+        text: str | None,
+        events: Sequence[Mapping[str, Any]] | None,
+        origin: Origin,  # noqa: ARG002  # the web edge checks it; typing is not logged
     ) -> dict[str, Any]:
         batch = text_strokes(text) if text else []
         if events:
@@ -280,7 +291,7 @@ class Switchboard:
         return {"ok": True, "ports": self.core.ports}
 
     def port_json(self, unit: int) -> dict[str, Any]:
-        port = self.ports[unit]
+        port = self.links[unit]
         cfg = port.config
         return {
             "id": str(unit),
@@ -296,12 +307,12 @@ class Switchboard:
             "warnings": [],
         }
 
-    def ports_json(self) -> list[dict[str, Any]]:
+    def ports(self) -> list[dict[str, Any]]:
         return [self.port_json(u) for u in range(1, self.core.ports + 1)]
 
     def state(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "ports": self.ports_json(),
+            "ports": self.ports(),
             "focus": dict(self.core.focus_view()),
             "scan": {"on": self.scan.on, "dwell": self.scan.dwell},
             "console": {"leds": leds_json(self.console_leds)},
@@ -315,7 +326,7 @@ class Switchboard:
 
     def target(self, port_id: str) -> dict[str, Any]:
         unit = parse_port_id(port_id, self.core.ports).unit
-        return dict(self.ports[unit].target.view(), port=str(unit))
+        return dict(self.links[unit].target.view(), port=str(unit))
 
     def log(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
         return [e.to_json() for e in self.journal.query(LogQuery.from_params(params))]
@@ -350,7 +361,7 @@ class Switchboard:
         }
 
     def release_everything(self) -> None:
-        for port in self.ports.values():
+        for port in self.links.values():
             port.release_all()
 
     def close(self) -> None:
@@ -368,6 +379,7 @@ def describe(entry: LogEntry) -> str:
         via = f" ({detail['via']})" if detail.get("via") else ""
         return f"switch to {detail.get('to')} [{chans}] from {entry.source}{via}{who}"
     if entry.kind == "rename":
-        return f"port {','.join(entry.ports)} renamed {detail.get('old')!r} -> {detail.get('new')!r}{who}"
+        ports = ",".join(entry.ports)
+        return f"port {ports} renamed {detail.get('old')!r} -> {detail.get('new')!r}{who}"
     extra = " ".join(f"{k}={v}" for k, v in detail.items())
     return f"{entry.kind} from {entry.source}{who} {extra}".rstrip()

@@ -12,14 +12,32 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("kvmswitchd", "hid", "video", "web")
 PURE = ("hid", "video", "kvmswitchd.core")
 # Cores take bytes, events and `now`: no event loop, no OS, no clock, no sockets.
-BANNED_IN_PURE = {"asyncio", "os", "time", "socket", "subprocess", "threading", "select",
-                  "selectors", "signal", "datetime", "aiohttp", "serial", "evdev"}
+BANNED_IN_PURE = {
+    "asyncio",
+    "os",
+    "time",
+    "socket",
+    "subprocess",
+    "threading",
+    "select",
+    "selectors",
+    "signal",
+    "datetime",
+    "aiohttp",
+    "serial",
+    "evdev",
+}
 PURE_MAY_IMPORT = ("hid", "video", "kvmswitchd.core", "kvmswitchd.errors")
 LINUX_ONLY = {"evdev", "pyudev", "gpiod", "libevdev"}
 # The backend modules that may import Linux-only modules.
 LINUX_BACKENDS = {"kvmswitchd.console.evdev_source", "kvmswitchd.console.gpio"}
-WEB_MUST_NOT = ("kvmswitchd.targets", "kvmswitchd.console", "kvmswitchd.daemon",
-                "kvmswitchd.switchboard", "kvmswitchd.serial")
+WEB_MUST_NOT = (
+    "kvmswitchd.targets",
+    "kvmswitchd.console",
+    "kvmswitchd.daemon",
+    "kvmswitchd.switchboard",
+    "kvmswitchd.serial",
+)
 
 
 def modules() -> list[tuple[str, Path]]:
@@ -64,25 +82,35 @@ def test_the_packages_exist_and_have_modules() -> None:
     assert {m.split(".")[0] for m, _ in ALL} == set(PACKAGES)
 
 
-@pytest.mark.parametrize(("module", "path"), [m for m in ALL if within(m[0], PURE)],
-                         ids=lambda v: str(v) if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("module", "path"),
+    [m for m in ALL if within(m[0], PURE)],
+    ids=lambda v: str(v) if isinstance(v, str) else "",
+)
 def test_pure_cores_import_only_stdlib_and_each_other(module: str, path: Path) -> None:
     for name in imports_of(path, module):
         top = name.split(".")[0]
         if within(name, PURE_MAY_IMPORT) or top == "__future__":
             continue
         assert top in sys.stdlib_module_names, f"{module} imports {name} (not stdlib, not a core)"
-        assert top not in BANNED_IN_PURE, f"{module} imports {name}: cores do no I/O and read no clock"
+        assert top not in BANNED_IN_PURE, (
+            f"{module} imports {name}: cores do no I/O and read no clock"
+        )
 
 
-@pytest.mark.parametrize(("module", "path"), [m for m in ALL if within(m[0], ("web",))],
-                         ids=lambda v: str(v) if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("module", "path"),
+    [m for m in ALL if within(m[0], ("web",))],
+    ids=lambda v: str(v) if isinstance(v, str) else "",
+)
 def test_web_never_imports_backends(module: str, path: Path) -> None:
     for name in imports_of(path, module):
         assert not within(name, WEB_MUST_NOT), f"{module} imports {name}; use web.service"
 
 
-@pytest.mark.parametrize(("module", "path"), ALL, ids=lambda v: str(v) if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("module", "path"), ALL, ids=lambda v: str(v) if isinstance(v, str) else ""
+)
 def test_linux_only_modules_stay_inside_their_backend(module: str, path: Path) -> None:
     for name in imports_of(path, module):
         if name.split(".")[0] in LINUX_ONLY:

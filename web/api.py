@@ -13,7 +13,7 @@ from web.errors import error_response, status_for_code
 from web.service import KvmService
 
 PREFIX = "/api/v1"
-SERVICE = web.AppKey("service", KvmService)  # type: ignore[type-abstract]  # a Protocol key
+SERVICE = web.AppKey("service", KvmService)
 
 routes = web.RouteTableDef()
 
@@ -87,7 +87,7 @@ async def patch_port(request: web.Request) -> web.Response:
     data = await read_object(request)
     check_keys(data, {"name"})
     if "name" not in data:
-        raise InputError("nothing to change: send {\"name\": \"...\"}")
+        raise InputError('nothing to change: send {"name": "..."}')
     if not isinstance(data["name"], str):
         raise InputError("name must be a string")
     service = service_of(request)
@@ -109,17 +109,19 @@ async def switch(request: web.Request) -> web.Response:
     data = await read_object(request)
     check_keys(data, {"port", "channels", "force"})
     if "port" not in data:
-        raise InputError("port is required, e.g. {\"port\": \"2\"}")
+        raise InputError('port is required, e.g. {"port": "2"}')
     port_id = data["port"]
     if isinstance(port_id, bool) or not isinstance(port_id, str | int):
-        raise InputError("port must be a string like \"3\" or \"2.4\"")
+        raise InputError('port must be a string like "3" or "2.4"')
     channels = data.get("channels")
     if channels is not None and (
         not isinstance(channels, list) or not all(isinstance(c, str) for c in channels)
     ):
         raise InputError("channels must be a list of km, video, audio, usb")
     service = service_of(request)
-    command = SwitchTo(str(port_id), tuple(channels) if channels else None, _bool(data, "force", False))
+    command = SwitchTo(
+        str(port_id), tuple(channels) if channels else None, _bool(data, "force", False)
+    )
     return outcome_response(await service.execute(command, origin_of(request)), service)
 
 
@@ -154,11 +156,9 @@ async def button(request: web.Request) -> web.Response:
     name = request.match_info["n"]
     service = service_of(request)
     origin = Origin(Source.BUTTON, detail=f"button {name}")
-    command: SwitchTo | Step
-    if name in ("next", "prev"):
-        command = Step(1 if name == "next" else -1)
-    else:
-        command = SwitchTo(name)
+    command: SwitchTo | Step = (
+        Step(1 if name == "next" else -1) if name in ("next", "prev") else SwitchTo(name)
+    )
     return outcome_response(await service.execute(command, origin), service)
 
 
@@ -167,7 +167,7 @@ def _events(data: dict[str, Any]) -> list[dict[str, Any]] | None:
     if events is None:
         return None
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
-        raise InputError("events must be a list of {\"type\", \"code\", \"value\"} objects")
+        raise InputError('events must be a list of {"type", "code", "value"} objects')
     return events
 
 

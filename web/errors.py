@@ -59,7 +59,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except KvmError as exc:
         status = status_for(exc)
         if status == 500:
-            log.error("request %s %s failed: %s", request.method, request.path, exc)
+            log.exception("request %s %s failed", request.method, request.path)
         return error_response(status, exc.code, str(exc))
     except web.HTTPRequestEntityTooLarge as exc:
         return error_response(413, "too_large", f"request body is too large ({exc.text})")

@@ -61,10 +61,10 @@ def parse_port_id(text: object, ports: int) -> PortId:
     if isinstance(text, int) and not isinstance(text, bool):
         text = str(text)
     if not isinstance(text, str):
-        raise InputError(f"port id must be a string like \"3\" or \"2.4\", got {type(text).__name__}")
+        raise InputError(f'port id must be a string like "3" or "2.4", got {type(text).__name__}')
     text = text.strip()
     if not text or len(text) > MAX_PORT_ID_LEN:
-        raise InputError(f"port id must be like \"3\" or \"2.4\", got {text[:MAX_PORT_ID_LEN]!r}")
+        raise InputError(f'port id must be like "3" or "2.4", got {text[:MAX_PORT_ID_LEN]!r}')
     unit_text, dot, channel_text = text.partition(".")
     unit = _number(unit_text, "port")
     channel = _number(channel_text, "cascade channel") if dot else None

@@ -109,7 +109,9 @@ class VirtualComputer:
             for usage, down in self._ps2.feed(data):
                 self._key(usage, down)
             return
-        report = parse_nkro_report(data) if self.keyboard_kind == "usb-nkro" else parse_boot_report(data)
+        report = (
+            parse_nkro_report(data) if self.keyboard_kind == "usb-nkro" else parse_boot_report(data)
+        )
         if ERROR_ROLLOVER in report.keys:
             return  # phantom state: hosts keep the previous keys until a real report
         now = {0xE0 + bit for bit in range(8) if report.modifiers >> bit & 1}
@@ -152,20 +154,21 @@ class VirtualComputer:
         self.mouse_reports += 1
         self.last_mouse = bytes(data)
         if self.mouse_kind == "absolute":
-            report = parse_absolute_report(data)
-            self.pointer_x = round(report.x * (self.mode.width - 1) / ABS_MAX)
-            self.pointer_y = round(report.y * (self.mode.height - 1) / ABS_MAX)
+            absolute = parse_absolute_report(data)
+            self.pointer_x = round(absolute.x * (self.mode.width - 1) / ABS_MAX)
+            self.pointer_y = round(absolute.y * (self.mode.height - 1) / ABS_MAX)
+            buttons, wheel = absolute.buttons, absolute.wheel
         else:
             rel = parse_relative_report(data)
             self.pointer_x = min(max(self.pointer_x + rel.dx, 0), self.mode.width - 1)
             self.pointer_y = min(max(self.pointer_y + rel.dy, 0), self.mode.height - 1)
-            report = rel
-        newly = report.buttons & ~self.buttons
+            buttons, wheel = rel.buttons, rel.wheel
+        newly = buttons & ~self.buttons
         for bit in range(8):
             if newly >> bit & 1:
                 self.clicks[bit] += 1
-        self.buttons = report.buttons
-        self.wheel += report.wheel
+        self.buttons = buttons
+        self.wheel += wheel
 
     def set_mode(self, mode: Mode) -> None:
         self.mode = mode
@@ -179,7 +182,11 @@ class VirtualComputer:
                 "x": self.pointer_x,
                 "y": self.pointer_y,
                 "buttons": [b for b in range(8) if self.buttons >> b & 1],
-                "clicks": {"left": self.clicks[0], "right": self.clicks[1], "middle": self.clicks[2]},
+                "clicks": {
+                    "left": self.clicks[0],
+                    "right": self.clicks[1],
+                    "middle": self.clicks[2],
+                },
                 "wheel": self.wheel,
             },
             "pressed": sorted(self.pressed),

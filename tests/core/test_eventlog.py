@@ -24,7 +24,9 @@ def test_limit_is_clamped() -> None:
     assert LogQuery.from_params({"limit": "999999"}).limit == MAX_QUERY_LIMIT
 
 
-@pytest.mark.parametrize("params", [{"limit": "x"}, {"limit": "0"}, {"since": "yesterday"}, {"colour": "red"}])
+@pytest.mark.parametrize(
+    "params", [{"limit": "x"}, {"limit": "0"}, {"since": "yesterday"}, {"colour": "red"}]
+)
 def test_bad_filters_are_input_errors(params: dict[str, str]) -> None:
     with pytest.raises(InputError):
         LogQuery.from_params(params)

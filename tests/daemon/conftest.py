@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,6 @@ class Running:
 
 def make_config(doc: dict[str, Any] | None = None) -> Config:
     config = parse_config(doc or {})
-    from dataclasses import replace
-
     return replace(config, http=HttpConfig("127.0.0.1", 0), serial=())
 
 

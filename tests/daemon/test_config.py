@@ -73,7 +73,11 @@ def test_command_line_overrides_are_validated() -> None:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kvmswitchd", *args], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "kvmswitchd", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

@@ -11,7 +11,9 @@ async def test_health_answers(running: Running) -> None:
     assert (await running.get("/health"))["ok"] is True
 
 
-async def test_switch_type_switch_type_lands_on_the_right_ports_and_is_logged(running: Running) -> None:
+async def test_switch_type_switch_type_lands_on_the_right_ports_and_is_logged(
+    running: Running,
+) -> None:
     await running.post("/switch", {"port": "3"})
     await running.post("/input", {"text": "hello"})
     await running.post("/switch", {"port": "1"})
@@ -36,7 +38,9 @@ async def test_next_prev_and_rename(running: Running) -> None:
     assert (await running.get("/state"))["focus"]["km"] == "4"
     await running.post("/switch/next")
     assert (await running.get("/state"))["focus"]["km"] == "1"
-    async with running.http.patch(running.url + "/api/v1/ports/2", json={"name": "Build server"}) as r:
+    async with running.http.patch(
+        running.url + "/api/v1/ports/2", json={"name": "Build server"}
+    ) as r:
         assert r.status == 200
         assert (await r.json())["name"] == "Build server"
 
@@ -44,8 +48,15 @@ async def test_next_prev_and_rename(running: Running) -> None:
 async def test_typing_shift_caps_lock_and_backspace_on_the_target(running: Running) -> None:
     await running.post("/input", {"text": "Hi!\b?\tx\ny"})
     assert await running.text("1") == "Hi?     x\ny"
-    await running.post("/input", {"events": [{"type": "EV_KEY", "code": "KEY_CAPSLOCK", "value": 1},
-                                             {"type": "EV_KEY", "code": "KEY_CAPSLOCK", "value": 0}]})
+    await running.post(
+        "/input",
+        {
+            "events": [
+                {"type": "EV_KEY", "code": "KEY_CAPSLOCK", "value": 1},
+                {"type": "EV_KEY", "code": "KEY_CAPSLOCK", "value": 0},
+            ]
+        },
+    )
     await running.post("/input", {"text": "ab"})
     target = await running.get("/ports/1/target")
     assert target["text"].endswith("yAB")
@@ -56,13 +67,18 @@ async def test_typing_shift_caps_lock_and_backspace_on_the_target(running: Runni
 
 async def test_pointer_moves_and_clicks_on_the_target(running: Running) -> None:
     before = (await running.get("/ports/1/target"))["pointer"]
-    await running.post("/input", {"events": [
-        {"type": "EV_REL", "code": "REL_X", "value": 300},
-        {"type": "EV_REL", "code": "REL_Y", "value": -20},
-        {"type": "EV_SYN", "code": "SYN_REPORT", "value": 0},
-        {"type": "EV_KEY", "code": "BTN_LEFT", "value": 1},
-        {"type": "EV_KEY", "code": "BTN_LEFT", "value": 0},
-    ]})
+    await running.post(
+        "/input",
+        {
+            "events": [
+                {"type": "EV_REL", "code": "REL_X", "value": 300},
+                {"type": "EV_REL", "code": "REL_Y", "value": -20},
+                {"type": "EV_SYN", "code": "SYN_REPORT", "value": 0},
+                {"type": "EV_KEY", "code": "BTN_LEFT", "value": 1},
+                {"type": "EV_KEY", "code": "BTN_LEFT", "value": 0},
+            ]
+        },
+    )
     after = (await running.get("/ports/1/target"))["pointer"]
     assert after["x"] == before["x"] + 300 and after["y"] == before["y"] - 20
     assert after["clicks"]["left"] == 1 and after["buttons"] == []
@@ -76,7 +92,9 @@ async def expect_error(resp: aiohttp.ClientResponse, status: int, code: str | No
         assert body["error"] == code
 
 
-async def test_bad_requests_get_clear_json_errors_and_the_daemon_keeps_serving(running: Running) -> None:
+async def test_bad_requests_get_clear_json_errors_and_the_daemon_keeps_serving(
+    running: Running,
+) -> None:
     api = running.url + "/api/v1"
     http = running.http
     async with http.post(api + "/switch", json={"port": "9"}) as r:
@@ -97,7 +115,9 @@ async def test_bad_requests_get_clear_json_errors_and_the_daemon_keeps_serving(r
         await expect_error(r, 400)
     async with http.post(api + "/input", json={"text": "snow ☃"}) as r:
         await expect_error(r, 400)
-    async with http.post(api + "/input", json={"events": [{"type": "EV_KEY", "code": "KEY_NOPE"}]}) as r:
+    async with http.post(
+        api + "/input", json={"events": [{"type": "EV_KEY", "code": "KEY_NOPE"}]}
+    ) as r:
         await expect_error(r, 400)
     async with http.get(api + "/log?limit=abc") as r:
         await expect_error(r, 400)

@@ -15,12 +15,16 @@ from kvmswitchd.config import parse_config
 from kvmswitchd.console.events import ButtonChange, KeyChange
 from kvmswitchd.core.commands import Origin, Source
 from kvmswitchd.daemon import build_board
+from kvmswitchd.switchboard import Switchboard
 from kvmswitchd.targets.computer import VirtualComputer
 from kvmswitchd.targets.emulated import EmulatedTarget
 
 # Five letters and two modifiers: never more than six non-modifier keys, so boot reports
 # never reach ErrorRollOver and the decoded pressed set is exact.
-KEYS = [evcodes.CODES[n] for n in ("KEY_A", "KEY_S", "KEY_D", "KEY_F", "KEY_G", "KEY_LEFTSHIFT", "KEY_RIGHTCTRL")]
+KEYS = [
+    evcodes.CODES[n]
+    for n in ("KEY_A", "KEY_S", "KEY_D", "KEY_F", "KEY_G", "KEY_LEFTSHIFT", "KEY_RIGHTCTRL")
+]
 BUTTONS = [evcodes.CODES[n] for n in ("BTN_LEFT", "BTN_RIGHT")]
 PORTS = 4
 
@@ -31,17 +35,25 @@ op = st.one_of(
 )
 
 
-def computer(board: object, unit: int) -> VirtualComputer:
-    target = board.ports[unit].target  # type: ignore[attr-defined]
+def computer(board: Switchboard, unit: int) -> VirtualComputer:
+    target = board.links[unit].target
     assert isinstance(target, EmulatedTarget)
     return target.computer
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(op, max_size=60), st.sampled_from(["usb", "ps2", "nkro"]))
-def test_no_key_stays_pressed_on_a_port_without_km_focus(ops: list[tuple[str, int, bool]], kind: str) -> None:
-    ports = {str(u): {"keyboard": "ps2" if kind == "ps2" else "usb", "nkro": kind == "nkro"} for u in range(1, PORTS + 1)}
-    config = replace(parse_config({"switch": {"ports": PORTS}, "ports": ports, "console": {"hotkeys": "off"}}), serial=())
+def test_no_key_stays_pressed_on_a_port_without_km_focus(
+    ops: list[tuple[str, int, bool]], kind: str
+) -> None:
+    ports = {
+        str(u): {"keyboard": "ps2" if kind == "ps2" else "usb", "nkro": kind == "nkro"}
+        for u in range(1, PORTS + 1)
+    }
+    config = replace(
+        parse_config({"switch": {"ports": PORTS}, "ports": ports, "console": {"hotkeys": "off"}}),
+        serial=(),
+    )
     with tempfile.TemporaryDirectory() as tmp:
         board = build_board(config, Path(tmp), {}, monotonic=lambda: 0.0)
         held: set[int] = set()  # physically held at the console
@@ -76,5 +88,5 @@ def test_no_key_stays_pressed_on_a_port_without_km_focus(ops: list[tuple[str, in
                     assert pc.buttons == 0, f"port {unit} has buttons pressed without focus"
             focused = computer(board, km)
             assert focused.pressed == {keymap.usage_for(c) for c in held_for}
-            assert focused.buttons == sum(1 << keymap.button_bit(b) for b in buttons_for)  # type: ignore[operator]
+            assert focused.buttons == sum(1 << (keymap.button_bit(b) or 0) for b in buttons_for)
         board.journal.close()

@@ -51,7 +51,9 @@ def test_the_journal_appends_rotates_and_reloads(tmp_path: Path) -> None:
 
 
 def test_a_torn_journal_line_is_skipped(tmp_path: Path) -> None:
-    (tmp_path / "events.jsonl").write_text('{"time": 1, "kind": "switch", "source": "http"}\n{"time": 2, "ki')
+    (tmp_path / "events.jsonl").write_text(
+        '{"time": 1, "kind": "switch", "source": "http"}\n{"time": 2, "ki'
+    )
     journal = Journal(tmp_path, clock=lambda: 0.0)
     journal.open()
     assert [e.kind for e in journal.query(LogQuery())] == ["switch"]

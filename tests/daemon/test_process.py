@@ -41,14 +41,20 @@ async def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
 
 def spawn(args: list[str], state: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ, XDG_STATE_HOME=str(state))
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
 
 
-async def test_the_readme_run_command_serves_health_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+async def test_the_readme_run_command_serves_health_and_stops_cleanly_on_sigterm(
+    tmp_path: Path,
+) -> None:
     readme = (ROOT / "README.md").read_text()
     assert "./dev run" in readme
     port = free_port()
-    proc = spawn(["./dev", "run", "--listen", f"127.0.0.1:{port}", "--state-dir", str(tmp_path)], tmp_path)
+    proc = spawn(
+        ["./dev", "run", "--listen", f"127.0.0.1:{port}", "--state-dir", str(tmp_path)], tmp_path
+    )
     try:
         await wait_healthy(f"http://127.0.0.1:{port}", proc)
         async with aiohttp.ClientSession() as http:
@@ -68,7 +74,18 @@ async def test_the_readme_run_command_serves_health_and_stops_cleanly_on_sigterm
 
 async def test_sigint_also_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
-    proc = spawn([sys.executable, "-m", "kvmswitchd", "--listen", f"127.0.0.1:{port}", "--state-dir", str(tmp_path)], tmp_path)
+    proc = spawn(
+        [
+            sys.executable,
+            "-m",
+            "kvmswitchd",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--state-dir",
+            str(tmp_path),
+        ],
+        tmp_path,
+    )
     try:
         await wait_healthy(f"http://127.0.0.1:{port}", proc)
         proc.send_signal(signal.SIGINT)
@@ -79,10 +96,22 @@ async def test_sigint_also_stops_cleanly(tmp_path: Path) -> None:
             proc.wait()
 
 
-async def test_sigkill_during_a_burst_of_switches_never_leaves_a_corrupt_state(tmp_path: Path) -> None:
+async def test_sigkill_during_a_burst_of_switches_never_leaves_a_corrupt_state(
+    tmp_path: Path,
+) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    args = [sys.executable, "-m", "kvmswitchd", "--ports", "8", "--listen", f"127.0.0.1:{port}", "--state-dir", str(tmp_path)]
+    args = [
+        sys.executable,
+        "-m",
+        "kvmswitchd",
+        "--ports",
+        "8",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--state-dir",
+        str(tmp_path),
+    ]
     for round_ in range(3):
         proc = spawn(args, tmp_path)
         try:
@@ -94,9 +123,11 @@ async def test_sigkill_during_a_burst_of_switches_never_leaves_a_corrupt_state(t
 
                 midway = asyncio.Event()
 
-                async def burst() -> None:
+                async def burst(midway: asyncio.Event = midway, round_: int = round_) -> None:
                     for i in range(400):
-                        async with http.post(url + "/api/v1/switch", json={"port": str(i % 8 + 1)}) as r:
+                        async with http.post(
+                            url + "/api/v1/switch", json={"port": str(i % 8 + 1)}
+                        ) as r:
                             await r.read()
                         if i == 40 + 37 * round_:
                             midway.set()
