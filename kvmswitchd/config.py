@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from kvmswitchd.console.sources import DeviceSpec, parse_device_specs
+from kvmswitchd.core.hotkeys import DEFAULT_PROFILE, HotkeyProfile, profile_from_config
 from kvmswitchd.core.ports import MAX_PORTS, MIN_PORTS
 from kvmswitchd.errors import ConfigError
 
@@ -47,8 +49,8 @@ class HttpConfig:
 
 @dataclass(frozen=True, slots=True)
 class ConsoleConfig:
-    devices: tuple[str, ...] = ()
-    hotkeys: str | Mapping[str, Any] = "scrolllock"
+    devices: tuple[DeviceSpec, ...] = ()
+    hotkeys: HotkeyProfile = DEFAULT_PROFILE
     keypad_digits: bool = True
     replay_held: bool = False
 
@@ -179,21 +181,13 @@ def _ports_section(raw: object, count: int) -> dict[int, PortConfig]:
 def _console_section(raw: object) -> ConsoleConfig:
     table = _table(raw, "console")
     _check_keys(table, "console", {"devices", "hotkeys", "keypad_digits", "replay_held"})
-    devices = table.get("devices", [])
-    if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
-        raise ConfigError("console.devices", "expected a list of strings")
-    for index, device in enumerate(devices):
-        if not device.startswith(("evdev:", "fifo:")):
-            raise ConfigError(
-                f"console.devices[{index}]",
-                f'expected "evdev:auto", "evdev:/dev/input/..." or "fifo:PATH", got {device!r}',
-            )
+    devices = parse_device_specs(table.get("devices", []), "console.devices")
     hotkeys = table.get("hotkeys", "scrolllock")
     if not isinstance(hotkeys, str | dict):
         raise ConfigError("console.hotkeys", "expected a profile name or a table")
     return ConsoleConfig(
-        devices=tuple(devices),
-        hotkeys=hotkeys,
+        devices=devices,
+        hotkeys=profile_from_config(hotkeys, "console.hotkeys"),
         keypad_digits=_bool(table, "keypad_digits", "console", True),
         replay_held=_bool(table, "replay_held", "console", False),
     )

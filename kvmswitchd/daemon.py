@@ -20,7 +20,9 @@ from aiohttp import web
 
 from hid.leds import Leds
 from kvmswitchd.config import Config, PortConfig
-from kvmswitchd.core.hotkeys import HotkeyDetector, profile_from_config
+from kvmswitchd.console.records import leds_from_hid
+from kvmswitchd.console.sources import ConsoleSource, build_sources
+from kvmswitchd.core.hotkeys import HotkeyDetector
 from kvmswitchd.core.ports import Channel, PortId
 from kvmswitchd.core.switch import SwitchCore
 from kvmswitchd.errors import ConfigError
@@ -83,7 +85,7 @@ def restore_core(config: Config, saved: dict[str, Any]) -> SwitchCore:
 
 
 def make_detector(config: Config) -> HotkeyDetector | None:
-    profile = profile_from_config(config.console.hotkeys, "console.hotkeys")
+    profile = config.console.hotkeys
     if not profile.enabled:
         return None
     return HotkeyDetector(
@@ -139,6 +141,7 @@ class Daemon:
         self._hotkey_timer: asyncio.TimerHandle | None = None
         self.startup_problems: list[str] = []
         self._saver: StateSaver | None = None
+        self._sources: list[ConsoleSource] = []
 
     def check(self) -> None:
         """Refuse configurations this build can't run safely (before opening anything)."""
@@ -169,11 +172,33 @@ class Daemon:
         if statefile.problem:
             self.startup_problems.append(statefile.problem)
             board.journal.record("state_reset", "system", (), None, {"problem": statefile.problem})
+        self._start_console(board)
         await self._start_http(board)
         board.journal.record(
             "startup", "system", (), None, {"ports": self.config.ports, "http": self.http_url}
         )
         return board
+
+    def _start_console(self, board: Switchboard) -> None:
+        loop = asyncio.get_running_loop()
+
+        def warn(message: str) -> None:
+            log.warning("console: %s", message)
+            board.journal.record("console", "system", (), None, {"message": message})
+
+        self._sources = build_sources(
+            self.config.console.devices, board.router, clock=loop.time, warn=warn
+        )
+        for source in self._sources:
+            source.start()
+
+        def show_leds(leds: Leds) -> None:
+            on = leds_from_hid(leds.to_usb())
+            for source in self._sources:
+                source.set_leds(on)
+
+        board.on_console_leds = show_leds
+        show_leds(board.console_leds)
 
     def _rearm_hotkeys(self, deadline: float | None) -> None:
         if self._hotkey_timer is not None:
@@ -217,6 +242,9 @@ class Daemon:
         board = self.board
         if self._hotkey_timer is not None:
             self._hotkey_timer.cancel()
+        for source in self._sources:
+            source.close()  # releases what the console devices held, through the router
+        self._sources = []
         if board is not None:
             board.release_everything()
             board.close()

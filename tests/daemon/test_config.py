@@ -37,7 +37,8 @@ keyboard = "ps2"
     config = load_config(path)
     assert config.ports == 8
     assert config.http.listen_port == 9000
-    assert config.console.devices == ("fifo:/tmp/x",)
+    assert [(d.kind, d.path) for d in config.console.devices] == [("fifo", "/tmp/x")]
+    assert config.console.hotkeys.name == "ctrl"
     assert config.port(2).name == "Build server"
     assert config.port(2).keyboard == "ps2"
 
