@@ -6,14 +6,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from web import api
+from web import api, openapi, ws
 from web.errors import error_middleware
 from web.service import KvmService
 
 STATIC = Path(__file__).parent / "static"
 
 
-async def index(request: web.Request) -> web.StreamResponse:
+async def index(_request: web.Request) -> web.StreamResponse:
     page = STATIC / "index.html"
     if not page.exists():
         return web.Response(text="kvmswitchd: the web UI is not installed", status=404)
@@ -24,6 +24,8 @@ def create_app(service: KvmService, *, max_body: int = 1 << 20) -> web.Applicati
     app = web.Application(middlewares=[error_middleware], client_max_size=max_body)
     app[api.SERVICE] = service
     app.add_routes(api.routes)
+    app.add_routes(openapi.routes)
+    ws.setup(app)
     app.router.add_get("/", index)
     if STATIC.is_dir():
         app.router.add_static("/static/", STATIC)

@@ -180,8 +180,7 @@ def test_random_streams_with_hotkeys_and_unplug_leave_nothing_pressed_off_focus(
             now += gap
             settle(board, now)
             if kind == "unplug":
-                batch = assembler.device_lost()
-                board.router.console_input("kbd", batch, now)
+                board.router.console_input("kbd", assembler.device_lost(), now)
             elif kind == "switch":
                 board.switch(name, None, False, Origin(Source.HTTP))
             else:
@@ -189,9 +188,9 @@ def test_random_streams_with_hotkeys_and_unplug_leave_nothing_pressed_off_focus(
                 if flag == (code in assembler.pressed):
                     continue
                 for ev in ((EV_KEY, code, int(flag)), (EV_SYN, SYN_REPORT, 0)):
-                    batch = assembler.feed((0, 0, *ev))
-                    if batch:
-                        board.router.console_input("kbd", batch, now)
+                    fed = assembler.feed((0, 0, *ev))
+                    if fed:
+                        board.router.console_input("kbd", fed, now)
             km = board.router.km
             for unit in (1, 2, 3):
                 target = board.links[unit].target
