@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from kvmswitchd import __version__
+from kvmswitchd import __version__, systemd
 from kvmswitchd.config import Config, load_config, with_overrides
 from kvmswitchd.daemon import Daemon
 from kvmswitchd.errors import ConfigError
@@ -54,7 +54,13 @@ async def serve(config: Config) -> int:
     print(f"kvmswitchd: state in {daemon.state_dir}", flush=True)
     for line in daemon.banner():
         print(f"kvmswitchd: {line}", flush=True)
+    systemd.notify("READY=1")
+    interval = systemd.watchdog_interval()
+    pinger = asyncio.create_task(systemd.watchdog(interval)) if interval else None
     await daemon.wait_stopped()
+    systemd.notify("STOPPING=1")
+    if pinger is not None:
+        pinger.cancel()
     await daemon.stop()
     print("kvmswitchd: stopped", file=sys.stderr, flush=True)
     return 0

@@ -86,6 +86,9 @@ class Switchboard:
         self._http_assembler = ConsoleAssembler()
         self._input_assembler = ConsoleAssembler()
         self.switch_count: dict[str, int] = {}
+        self.error_count = 0
+        # gauges other components keep up to date (websocket clients, serial sessions)
+        self.counters: dict[str, int] = {}
         journal.subscribe(self._on_log_entry)
 
     # -- the one switch path ----------------------------------------------------------
@@ -331,6 +334,17 @@ class Switchboard:
     def log(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
         return [e.to_json() for e in self.journal.query(LogQuery.from_params(params))]
 
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "switches": dict(self.switch_count),
+            "events_routed": self.router.events_routed,
+            "errors": self.error_count,
+            "focus": dict(self.core.focus_view()),
+            "ws_clients": self.counters.get("ws_clients", 0),
+            "serial_sessions": self.counters.get("serial_sessions", 0),
+            "ports": self.core.ports,
+        }
+
     # -- live updates and persistence -----------------------------------------------------
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -345,6 +359,8 @@ class Switchboard:
                 log.exception("state listener failed")
 
     def _on_log_entry(self, entry: LogEntry) -> None:
+        if entry.kind.endswith("error") or entry.kind in ("hotkey_invalid", "state_reset"):
+            self.error_count += 1
         if self._listeners:
             self._notify({"type": "log", "entry": entry.to_json()})
 

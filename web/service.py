@@ -42,6 +42,11 @@ class KvmService(Protocol):
 
     def log(self, params: Mapping[str, str]) -> list[JsonObject]: ...
 
+    def metrics(self) -> JsonObject:
+        """Figures for /metrics: switches (by source), events_routed, errors, focus,
+        ws_clients, serial_sessions, ports."""
+        ...
+
     def subscribe(self, listener: Callable[[JsonObject], None]) -> Callable[[], None]:
         """Live messages (state changes, log entries); returns an unsubscribe function."""
         ...

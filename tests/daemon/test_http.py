@@ -128,3 +128,13 @@ async def test_bad_requests_get_clear_json_errors_and_the_daemon_keeps_serving(
     async with http.delete(api + "/switch") as r:
         await expect_error(r, 405)
     assert (await running.get("/health"))["ok"]
+
+
+async def test_metrics_are_served_in_prometheus_format_to_loopback(running: Running) -> None:
+    await running.post("/switch", {"port": "2"})
+    async with running.http.get(running.url + "/metrics") as r:
+        assert r.status == 200
+        body = await r.text()
+    assert 'kvmswitchd_switches_total{source="http"} 1.0' in body
+    assert 'kvmswitchd_focus{channel="km"} 2.0' in body
+    assert "kvmswitchd_events_routed_total" in body

@@ -146,3 +146,40 @@ async def test_sigkill_during_a_burst_of_switches_never_leaves_a_corrupt_state(
         if (tmp_path / "state.json").exists():
             doc = json.loads((tmp_path / "state.json").read_text())
             assert doc["focus"]["km"] in {str(p) for p in range(1, 9)}
+
+
+async def test_readiness_is_notified_to_systemd(tmp_path: Path) -> None:
+    sock_path = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(sock_path))
+    listener.setblocking(False)
+    port = free_port()
+    env = dict(os.environ, NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="2000000")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kvmswitchd",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--state-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    loop = asyncio.get_running_loop()
+    try:
+        messages: set[str] = set()
+        while not {"READY=1", "WATCHDOG=1"} <= messages:
+            data = await asyncio.wait_for(loop.sock_recv(listener, 256), 30)
+            messages.add(data.decode())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        listener.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

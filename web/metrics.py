@@ -1,0 +1,83 @@
+"""``GET /metrics``: Prometheus exposition (prometheus-client), loopback-only or authenticated.
+
+Figures are read from the daemon at scrape time by a custom collector, so the hot path
+pays nothing for them (no counter increments per routed event).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from kvmswitchd.errors import PermissionDenied
+from web.service import KvmService
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+routes = web.RouteTableDef()
+REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
+
+
+class KvmCollector(Collector):
+    def __init__(self, service: KvmService) -> None:
+        self._service = service
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        figures = self._service.metrics()
+        switches = CounterMetricFamily(
+            "kvmswitchd_switches", "Focus switches carried out, by source", labels=["source"]
+        )
+        for source, count in sorted(figures["switches"].items()):
+            switches.add_metric([source], count)
+        yield switches
+        yield CounterMetricFamily(
+            "kvmswitchd_events_routed",
+            "Console input events routed",
+            value=figures["events_routed"],
+        )
+        yield CounterMetricFamily(
+            "kvmswitchd_errors", "Errors logged by the daemon", value=figures["errors"]
+        )
+        focus = GaugeMetricFamily(
+            "kvmswitchd_focus", "Port number each channel is focused on", labels=["channel"]
+        )
+        for channel, port in sorted(figures["focus"].items()):
+            focus.add_metric([channel], float(port.split(".")[0]))
+        yield focus
+        yield GaugeMetricFamily(
+            "kvmswitchd_websocket_clients",
+            "Connected websocket clients",
+            value=figures["ws_clients"],
+        )
+        yield GaugeMetricFamily(
+            "kvmswitchd_serial_sessions",
+            "Open serial/TCP control sessions",
+            value=figures["serial_sessions"],
+        )
+        yield GaugeMetricFamily("kvmswitchd_ports", "Ports of this unit", value=figures["ports"])
+
+
+def setup(app: web.Application, service: KvmService) -> None:
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(KvmCollector(service))
+    app[REGISTRY] = registry
+    app.add_routes(routes)
+
+
+def _loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    if not _loopback(request.remote) and request.get("user") is None:
+        raise PermissionDenied("metrics are served to loopback clients or signed-in users only")
+    body = generate_latest(request.app[REGISTRY])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
