@@ -1,0 +1,149 @@
+"""The image catalog: per-image metadata and the attachment record in ``.images.json``.
+
+Written atomically (temp file, fsync, rename, fsync of the directory). A corrupt file is
+moved aside to ``.images.json.bad`` and the catalog starts empty (SPEC §3.7); images
+themselves are never touched by that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from kvmswitchd.core.ports import MAX_PORTS, parse_port_id
+from kvmswitchd.core.storage import AccessMode, Attachment
+from kvmswitchd.errors import DeviceError, InputError, KvmError, StateFileError
+
+META_FILE = ".images.json"
+TEMP_PREFIX = ".tmp-"
+_VERSION = 1
+# Names come from the network: a short safe charset, no separators, no leading dot (our
+# temp and metadata files are dotfiles), bounded so a path can't grow past NAME_MAX.
+MAX_NAME_LENGTH = 100
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def validate_image_name(name: object) -> str:
+    """Return ``name`` if it is a valid image name, else raise ``InputError``."""
+    if not isinstance(name, str):
+        raise InputError("image name must be a string")
+    if not 1 <= len(name) <= MAX_NAME_LENGTH or not name.isascii():
+        raise InputError(f"image name must be 1..{MAX_NAME_LENGTH} ASCII characters")
+    if not _NAME.fullmatch(name) or ".." in name:
+        raise InputError(
+            "image name may use letters, digits, '.', '_', '+', '-', must start with a "
+            "letter or digit and may not contain '..'"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class ImageMeta:
+    read_only: bool = False
+    sha256: str | None = None
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_path(root: Path, prefix: str) -> Path:
+    """A fresh dotfile name in ``root`` (never a valid image name, never listed)."""
+    return root / f"{prefix}{secrets.token_hex(8)}"
+
+
+class ImageCatalog:
+    """In-memory metadata mirrored to disk. Not thread-safe: the store holds a lock."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.images: dict[str, ImageMeta] = {}
+        self.attachment: Attachment | None = None
+
+    @classmethod
+    def load(cls, root: Path) -> tuple[ImageCatalog, str]:
+        """Read the catalog; returns it and ``""`` or why it was reset (corrupt file)."""
+        catalog = cls(root)
+        try:
+            raw = (root / META_FILE).read_bytes()
+        except FileNotFoundError:
+            return catalog, ""
+        try:
+            catalog._parse(raw)
+        except StateFileError as exc:
+            bad = root / f"{META_FILE}.bad"
+            os.replace(root / META_FILE, bad)
+            return cls(root), f"{exc}; moved aside to {bad.name}"
+        return catalog, ""
+
+    def meta(self, name: str) -> ImageMeta:
+        return self.images.get(name, ImageMeta())
+
+    def set_read_only(self, name: str, read_only: bool) -> None:
+        self.images[name] = dataclasses.replace(self.meta(name), read_only=read_only)
+
+    def set_sha256(self, name: str, sha256: str | None) -> None:
+        self.images[name] = dataclasses.replace(self.meta(name), sha256=sha256)
+
+    def forget(self, name: str) -> None:
+        self.images.pop(name, None)
+
+    def save(self) -> None:
+        att = self.attachment
+        doc = {
+            "version": _VERSION,
+            "images": {n: dataclasses.asdict(m) for n, m in sorted(self.images.items())},
+            "attachment": None
+            if att is None
+            else {
+                "image": att.image,
+                "port": str(att.port),
+                "mode": att.mode.value,
+                "pinned": att.pinned,
+            },
+        }
+        temp = temp_path(self.root, TEMP_PREFIX)
+        try:
+            with open(temp, "x", encoding="utf-8") as f:
+                json.dump(doc, f, indent=1)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temp, self.root / META_FILE)
+            fsync_dir(self.root)
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            raise DeviceError(f"cannot save image metadata: {exc.strerror}") from exc
+
+    def _parse(self, raw: bytes) -> None:
+        try:
+            doc = json.loads(raw)
+            images = doc["images"]
+            if not isinstance(images, dict):
+                raise TypeError("images is not an object")
+            for name, entry in images.items():
+                sha = entry.get("sha256")
+                self.images[validate_image_name(name)] = ImageMeta(
+                    read_only=bool(entry.get("read_only", False)),
+                    sha256=sha if isinstance(sha, str) else None,
+                )
+            att = doc.get("attachment")
+            if att is not None:
+                self.attachment = Attachment(
+                    image=validate_image_name(att["image"]),
+                    port=parse_port_id(att["port"], MAX_PORTS),
+                    mode=AccessMode(att["mode"]),
+                    pinned=bool(att["pinned"]),
+                )
+        except (ValueError, KeyError, TypeError, AttributeError, KvmError) as exc:
+            raise StateFileError(f"{META_FILE} is corrupt: {exc}") from exc
