@@ -1,0 +1,328 @@
+"""Serial endpoint configuration: one ``[[serial]]`` table → a frozen ``EndpointSpec``.
+
+``parse_endpoint(table, "serial[0]")`` raises ``ConfigError("serial[0].key", "expected
+...")`` for every bad value, so ``--check-config`` can name the key. ``build_core``
+turns a spec into the sans-IO core (dialect, wrapped in the modem dialogue if asked).
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import ipaddress
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kvmswitchd.errors import ConfigError
+from kvmswitchd.serial.aten import AtenDialect
+from kvmswitchd.serial.channel import ChannelCore
+from kvmswitchd.serial.login import LoginThrottle
+from kvmswitchd.serial.modem import DEFAULT_INIT, ModemLine
+from kvmswitchd.serial.tesmart import TesmartDialect
+from kvmswitchd.serial.text import TextDialect
+
+LOOPBACK = ("127.0.0.0/8", "::1/128")
+ANYWHERE = ("0.0.0.0/0", "::/0")
+DEFAULT_IDLE_TIMEOUT = 300.0  # seconds; on modem and tcp endpoints unless configured
+MAX_IDLE_TIMEOUT = 86400.0
+# A modem's command buffer holds about 40-60 characters; longer init strings get cut.
+MAX_INIT_LEN = 60
+MAX_INIT_STRINGS = 16
+MAX_GUARD = 5.1  # S12 = 255 fiftieths of a second
+MAX_NAME_LEN = 64
+KEYS = (
+    "endpoint",
+    "name",
+    "dialect",
+    "modem",
+    "baud",
+    "bytesize",
+    "parity",
+    "stopbits",
+    "login",
+    "allow",
+    "echo",
+    "modem_init",
+    "modem_guard",
+    "idle_timeout",
+)
+PARITY = {"none": "N", "even": "E", "odd": "O", "mark": "M", "space": "S"}
+HOSTNAME = re.compile(
+    r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+ENDPOINT_FORMS = '"pty:PATH", "tty:DEVICE", an absolute device path or "tcp://HOST:PORT"'
+
+
+class LinkKind(enum.StrEnum):
+    TTY = "tty"
+    PTY = "pty"
+    TCP = "tcp"
+
+
+class Dialect(enum.StrEnum):
+    TEXT = "text"
+    TESMART = "tesmart"
+    ATEN = "aten"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSpec:
+    name: str  # the Origin detail of its commands; default: the device's file name
+    kind: LinkKind
+    endpoint: str  # as configured, for display
+    path: str | None = None  # tty device, or the pty's symlink
+    host: str = "127.0.0.1"
+    port: int = 0
+    baud: int = 9600
+    bytesize: int = 8
+    parity: str = "N"  # pyserial letter: N E O M S
+    stopbits: float = 1
+    dialect: Dialect = Dialect.TEXT
+    modem: bool = False
+    login_required: bool = False
+    allow: tuple[str, ...] = LOOPBACK  # TCP peers admitted (CIDR)
+    echo: bool = True  # text dialect: echo, line editing and a prompt (default off on tcp)
+    modem_init: tuple[str, ...] = DEFAULT_INIT
+    modem_guard: float = 1.0  # seconds of silence around "+++"
+    idle_timeout: float | None = None  # seconds without input before the session ends
+
+    @property
+    def warning(self) -> str | None:
+        """A line the daemon should log at start (a dialect without login on a TCP port)."""
+        if self.kind is LinkKind.TCP and self.dialect is Dialect.TESMART:
+            return (
+                f"serial endpoint {self.name}: the tesmart dialect has no login; "
+                f"{self.endpoint} accepts connections only from {', '.join(self.allow)}"
+            )
+        return None
+
+    def admits(self, address: str) -> bool:
+        """Whether a TCP peer at ``address`` is in the allow-list."""
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in net for net in _networks(self.allow))
+
+
+@functools.lru_cache(maxsize=64)
+def _networks(allow: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(a, strict=False) for a in allow)
+
+
+def build_core(spec: EndpointSpec, throttle: LoginThrottle) -> ChannelCore:
+    """The core for one stream of ``spec`` (one per connection, per line, or per modem)."""
+    idle = None if spec.modem else spec.idle_timeout  # the modem times the whole call
+
+    def dialect() -> ChannelCore:
+        match spec.dialect:
+            case Dialect.TEXT:
+                return TextDialect(
+                    channel=spec.name,
+                    throttle=throttle,
+                    login_required=spec.login_required,
+                    echo=spec.echo,
+                    telnet=spec.kind is LinkKind.TCP,
+                    idle_timeout=idle,
+                )
+            case Dialect.TESMART:
+                return TesmartDialect(channel=spec.name, idle_timeout=idle)
+            case Dialect.ATEN:
+                return AtenDialect(
+                    channel=spec.name,
+                    throttle=throttle,
+                    login_required=spec.login_required,
+                    idle_timeout=idle,
+                )
+
+    if spec.modem:
+        return ModemLine(
+            dialect, init=spec.modem_init, guard=spec.modem_guard, idle_timeout=spec.idle_timeout
+        )
+    return dialect()
+
+
+def parse_endpoint(table: Mapping[str, object], path: str) -> EndpointSpec:
+    """Validate one ``[[serial]]`` table; ``path`` (``serial[0]``) prefixes error keys."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(path, "expected a table")
+    for key in table:
+        if key not in KEYS:
+            raise ConfigError(f"{path}.{key}", f"unknown key; expected one of {', '.join(KEYS)}")
+    raw = table.get("endpoint")
+    if not isinstance(raw, str) or not raw:
+        raise ConfigError(f"{path}.endpoint", f"expected {ENDPOINT_FORMS}")
+    kind, dev, host, port = _address(raw, f"{path}.endpoint")
+    default_name = f"tcp:{port}" if dev is None else dev.rstrip("/").rpartition("/")[2]
+    name = table.get("name", default_name[:MAX_NAME_LEN] or raw[:MAX_NAME_LEN])
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LEN or not name.isprintable():
+        raise ConfigError(f"{path}.name", f"expected a printable name of 1..{MAX_NAME_LEN} chars")
+    dialect_text = table.get("dialect", "text")
+    if dialect_text not in {d.value for d in Dialect}:
+        raise ConfigError(f"{path}.dialect", 'expected "text", "tesmart" or "aten"')
+    dialect = Dialect(str(dialect_text))
+    modem = _bool(table, "modem", False, path)
+    if modem and kind is LinkKind.TCP:
+        raise ConfigError(f"{path}.modem", "expected false: a modem sits on a serial line, not tcp")
+    if modem and dialect is Dialect.TESMART:
+        raise ConfigError(f"{path}.modem", "expected false: tesmart has no login; modems need one")
+    login_default = (modem or kind is LinkKind.TCP) and dialect is not Dialect.TESMART
+    login = _bool(table, "login", login_default, path)
+    if login and dialect is Dialect.TESMART:
+        raise ConfigError(f"{path}.login", "expected false: the tesmart dialect has no login")
+    if login_default and not login:
+        raise ConfigError(f"{path}.login", "expected true: modem and tcp endpoints require login")
+    serial_keys = ("baud", "bytesize", "parity", "stopbits")
+    if kind is not LinkKind.TTY:
+        for key in (k for k in serial_keys if k in table):
+            raise ConfigError(
+                f"{path}.{key}", "expected no line settings: only tty endpoints have them"
+            )
+    if "allow" in table and kind is not LinkKind.TCP:
+        raise ConfigError(f"{path}.allow", "expected no allow-list: it applies to tcp endpoints")
+    if "echo" in table and dialect is not Dialect.TEXT:
+        raise ConfigError(f"{path}.echo", "expected no echo setting: only the text dialect echoes")
+    for key in ("modem_init", "modem_guard"):
+        if key in table and not modem:
+            raise ConfigError(f"{path}.{key}", "expected modem = true for modem settings")
+    idle_default = DEFAULT_IDLE_TIMEOUT if modem or kind is LinkKind.TCP else 0.0
+    idle = _number(
+        table, "idle_timeout", default=idle_default, low=0.0, high=MAX_IDLE_TIMEOUT, path=path
+    )
+    return EndpointSpec(
+        name=name,
+        kind=kind,
+        endpoint=raw,
+        path=dev,
+        host=host,
+        port=port,
+        baud=_baud(table, dialect, path),
+        bytesize=_int_choice(table, "bytesize", 8, (5, 6, 7, 8), path),
+        parity=_parity(table, path),
+        stopbits=_stopbits(table, path),
+        dialect=dialect,
+        modem=modem,
+        login_required=login,
+        allow=_allow(table, dialect, path),
+        echo=_bool(table, "echo", kind is not LinkKind.TCP, path),  # TCP clients echo locally
+        modem_init=_init_strings(table, path),
+        modem_guard=_number(table, "modem_guard", default=1.0, low=0.0, high=MAX_GUARD, path=path),
+        idle_timeout=idle or None,
+    )
+
+
+def _address(raw: str, key: str) -> tuple[LinkKind, str | None, str, int]:
+    if raw.startswith("tcp://"):
+        rest = raw.removeprefix("tcp://")
+        host, colon, port_text = rest.rpartition(":")
+        if not colon or not port_text.isascii() or not port_text.isdigit():
+            raise ConfigError(key, 'expected "tcp://HOST:PORT" with a port number')
+        port = int(port_text)
+        if port > 65535:
+            raise ConfigError(key, "expected a tcp port 0..65535")
+        host = host.removeprefix("[").removesuffix("]") or "127.0.0.1"
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            if len(host) > 253 or not HOSTNAME.fullmatch(host):
+                raise ConfigError(
+                    key, "expected an IP address or host name in tcp://HOST:PORT"
+                ) from None
+        return LinkKind.TCP, None, host, port
+    kind, _, dev = raw.partition(":") if raw.startswith(("pty:", "tty:")) else ("tty", "", raw)
+    if not dev.startswith("/") or "\0" in dev:
+        raise ConfigError(key, f"expected {ENDPOINT_FORMS} (an absolute path)")
+    return LinkKind(kind), dev, "127.0.0.1", 0
+
+
+def _bool(table: Mapping[str, object], key: str, default: bool, path: str) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}.{key}", "expected true or false")
+    return value
+
+
+def _number(
+    table: Mapping[str, object], key: str, *, default: float, low: float, high: float, path: str
+) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{path}.{key}", f"expected a number of seconds {low:g}..{high:g}")
+    if not low <= value <= high:
+        raise ConfigError(f"{path}.{key}", f"expected a number of seconds {low:g}..{high:g}")
+    return float(value)
+
+
+def _int_choice(
+    table: Mapping[str, object], key: str, default: int, allowed: tuple[int, ...], path: str
+) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or value not in allowed:
+        raise ConfigError(f"{path}.{key}", f"expected one of {', '.join(map(str, allowed))}")
+    assert isinstance(value, int)  # narrowing for mypy: allowed holds ints only
+    return value
+
+
+def _baud(table: Mapping[str, object], dialect: Dialect, path: str) -> int:
+    value = table.get("baud", 19200 if dialect is Dialect.ATEN else 9600)
+    if isinstance(value, bool) or not isinstance(value, int) or not 50 <= value <= 4_000_000:
+        raise ConfigError(f"{path}.baud", "expected a baud rate 50..4000000, e.g. 9600")
+    return value
+
+
+def _parity(table: Mapping[str, object], path: str) -> str:
+    value = table.get("parity", "none")
+    if not isinstance(value, str) or value.lower() not in PARITY:
+        raise ConfigError(f"{path}.parity", 'expected "none", "even", "odd", "mark" or "space"')
+    return PARITY[value.lower()]
+
+
+def _stopbits(table: Mapping[str, object], path: str) -> float:
+    value = table.get("stopbits", 1)
+    if isinstance(value, bool) or value not in (1, 1.5, 2):
+        raise ConfigError(f"{path}.stopbits", "expected 1, 1.5 or 2")
+    assert isinstance(value, int | float)  # narrowing for mypy: checked just above
+    return value
+
+
+def _allow(table: Mapping[str, object], dialect: Dialect, path: str) -> tuple[str, ...]:
+    if "allow" not in table:
+        return LOOPBACK if dialect is Dialect.TESMART else ANYWHERE
+    value = table["allow"]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ConfigError(
+            f"{path}.allow", 'expected a list of addresses/networks, e.g. ["127.0.0.1"]'
+        )
+    out = []
+    for i, item in enumerate(value):
+        try:
+            out.append(str(ipaddress.ip_network(str(item), strict=False)))
+        except ValueError:
+            raise ConfigError(
+                f"{path}.allow[{i}]", "expected an IP address or CIDR network"
+            ) from None
+    return tuple(out)
+
+
+def _init_strings(table: Mapping[str, object], path: str) -> tuple[str, ...]:
+    value = table.get("modem_init", list(DEFAULT_INIT))
+    if not isinstance(value, list) or len(value) > MAX_INIT_STRINGS:
+        raise ConfigError(
+            f"{path}.modem_init", f'expected a list of up to {MAX_INIT_STRINGS} "AT..." strings'
+        )
+    for i, item in enumerate(value):
+        if (
+            not isinstance(item, str)
+            or not item[:2].upper() == "AT"
+            or len(item) > MAX_INIT_LEN
+            or not (item.isascii() and item.isprintable())
+        ):
+            raise ConfigError(
+                f"{path}.modem_init[{i}]",
+                f'expected a printable "AT..." string of at most {MAX_INIT_LEN} chars',
+            )
+    return tuple(str(v) for v in value)

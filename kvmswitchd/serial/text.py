@@ -1,0 +1,412 @@
+"""The ``text`` dialect: a human line protocol for terminals (SPEC §7 Serial), sans-IO.
+
+Lines end in CR, LF or CRLF (NUL is ignored, so telnet's CR NUL works; with ``telnet``,
+set on TCP endpoints, option negotiation is skipped too). Every reply ends in ``OK`` or
+``ERR <reason>`` on a line of its own. With ``echo`` on (interactive use) typed
+characters are echoed, backspace/DEL erase, Ctrl-C/Ctrl-U drop the line, arrow-key
+escape sequences are ignored, and a ``> `` prompt follows each reply. Passwords are
+never echoed.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable
+
+from kvmswitchd.core.commands import (
+    Command,
+    GetLog,
+    GetStatus,
+    Outcome,
+    Rename,
+    SetScan,
+    Step,
+    SwitchTo,
+)
+from kvmswitchd.core.ports import Channel
+from kvmswitchd.serial.channel import (
+    Action,
+    ChannelBase,
+    EventKind,
+    LoginResult,
+    Notice,
+    Result,
+    emit,
+    quote,
+)
+from kvmswitchd.serial.login import MAX_ATTEMPTS_PER_SESSION, MAX_USER_LEN, LoginThrottle
+from kvmswitchd.serial.replies import HELP, log_reply, message_lines, reason_of, status_reply
+
+# One command line. Stops a peer that never sends a line end from growing memory: the
+# rest of the line is skipped and answered with ERR line too long.
+MAX_LINE = 256
+# Bytes skipped inside one telnet subnegotiation (terminal type, window size: a few
+# bytes). Stops a lone IAC SB from swallowing the rest of a connection.
+MAX_TELNET_SB = 64
+# Upper bound of ``log N``; keeps one reply a bounded size.
+MAX_LOG_LINES = 100
+
+CR, LF, BS, DEL, ESC, TAB, SPACE = 0x0D, 0x0A, 0x08, 0x7F, 0x1B, 0x09, 0x20
+CTRL_C, CTRL_U = 0x03, 0x15
+IAC, SB, SE, WILL, DONT = 0xFF, 0xFA, 0xF0, 0xFB, 0xFE  # telnet (never in UTF-8 text)
+BANNER = b"kvmswitchd serial console\r\n"
+PROMPT = b"> "
+LOGIN_PROMPT = b"login: "
+PASSWORD_PROMPT = b"password: "
+CHANNEL_NAMES = frozenset(ch.value for ch in Channel)
+
+
+class Mode(enum.Enum):
+    COMMAND = enum.auto()
+    USER = enum.auto()  # reading a login name
+    PASSWORD = enum.auto()  # reading a password (never echoed)
+
+
+class Escape(enum.Enum):
+    """Where we are inside a terminal escape sequence (skipped, never a command)."""
+
+    NONE = "none"
+    ESC = "esc"
+    CSI = "csi"  # ESC [ params final
+    SS3 = "ss3"  # ESC O final
+    IAC = "iac"  # telnet: IAC command
+    IAC_OPTION = "iac_option"  # IAC WILL/WONT/DO/DONT option
+    IAC_SB = "iac_sb"  # IAC SB ... IAC SE
+    IAC_SB_IAC = "iac_sb_iac"
+
+
+Formatter = Callable[[Outcome], list[str]]
+
+
+def _telnet_next(state: Escape, byte: int) -> Escape:
+    """The escape state after ``byte`` inside a telnet command (all of which we skip)."""
+    if state is Escape.IAC:
+        if WILL <= byte <= DONT:
+            return Escape.IAC_OPTION
+        return Escape.IAC_SB if byte == SB else Escape.NONE
+    if state is Escape.IAC_SB:
+        return Escape.IAC_SB_IAC if byte == IAC else Escape.IAC_SB
+    if state is Escape.IAC_SB_IAC:
+        return Escape.NONE if byte == SE else Escape.IAC_SB
+    return Escape.NONE  # the option byte
+
+
+class TextDialect(ChannelBase):
+    def __init__(
+        self,
+        *,
+        channel: str,
+        throttle: LoginThrottle,
+        login_required: bool = False,
+        echo: bool = True,
+        telnet: bool = False,
+        idle_timeout: float | None = None,
+    ) -> None:
+        super().__init__(channel=channel, idle_timeout=idle_timeout)
+        self._telnet = telnet
+        self._sb_length = 0
+        self._throttle = throttle
+        self._login_required = login_required
+        self._echo = echo
+        self._mode = Mode.USER if login_required else Mode.COMMAND
+        self._line = bytearray()
+        self._overflow = False
+        self._after_cr = False
+        self._escape = Escape.NONE
+        self._login_user = ""
+        self._failures = 0
+        self._formatter: Formatter = message_lines
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    # -- input --------------------------------------------------------------------------
+
+    def _greet(self, out: list[Action]) -> None:
+        if self._login_required:
+            emit(out, BANNER + LOGIN_PROMPT)
+        elif self._echo:
+            emit(out, BANNER + PROMPT)
+
+    def _byte(self, byte: int, now: float, out: list[Action]) -> None:
+        if self._escape is not Escape.NONE and self._skip_escape(byte):
+            return
+        if byte == IAC and self._telnet:
+            self._escape = Escape.IAC
+            return
+        after_cr, self._after_cr = self._after_cr, False
+        if byte == LF and after_cr:
+            return  # the LF of a CRLF
+        if byte in (CR, LF):
+            self._after_cr = byte == CR
+            if self._echo:
+                emit(out, b"\r\n")
+            self._line_done(now, out)
+        elif byte in (BS, DEL):
+            self._erase(out)
+        elif byte in (CTRL_C, CTRL_U):
+            self._cancel(out)
+        elif byte == ESC:
+            self._escape = Escape.ESC
+        elif byte == TAB or byte >= SPACE:
+            if len(self._line) >= MAX_LINE:
+                self._overflow = True
+                return
+            self._line.append(SPACE if byte == TAB else byte)
+            if self._echo and self._mode is not Mode.PASSWORD:
+                emit(out, b" " if byte == TAB else bytes((byte,)))
+        # any other control character means nothing here and is dropped
+
+    def _skip_escape(self, byte: int) -> bool:
+        """Consume ``byte`` if it belongs to an escape sequence (arrow keys and the like)."""
+        state = self._escape
+        if state in (Escape.IAC, Escape.IAC_OPTION, Escape.IAC_SB, Escape.IAC_SB_IAC):
+            self._escape = _telnet_next(state, byte)
+            self._sb_length = self._sb_length + 1 if state is not Escape.IAC else 0
+            if self._sb_length > MAX_TELNET_SB:
+                self._escape = Escape.NONE
+            return True
+        if state is Escape.ESC:
+            if byte < SPACE:
+                self._escape = Escape.NONE
+                return False
+            self._escape = {ord("["): Escape.CSI, ord("O"): Escape.SS3}.get(byte, Escape.NONE)
+            return True
+        if state is Escape.CSI and 0x20 <= byte <= 0x3F:
+            return True  # parameter and intermediate bytes
+        self._escape = Escape.NONE
+        return 0x40 <= byte <= 0x7E if state is Escape.CSI else 0x20 <= byte <= 0x7E
+
+    def _erase(self, out: list[Action]) -> None:
+        if not self._line:
+            return
+        while self._line and (self._line[-1] & 0xC0) == 0x80:
+            self._line.pop()  # UTF-8 continuation bytes of the last character
+        if self._line:
+            self._line.pop()
+        if self._echo and self._mode is not Mode.PASSWORD:
+            emit(out, b"\b \b")
+
+    def _cancel(self, out: list[Action]) -> None:
+        self._line.clear()
+        self._overflow = False
+        if self._echo:
+            emit(out, b"^C\r\n")
+        self._end_login_dialogue()
+        emit(out, self._prompt())
+
+    def _line_done(self, now: float, out: list[Action]) -> None:
+        raw, overflow = bytes(self._line), self._overflow
+        self._line.clear()
+        self._overflow = False
+        if overflow:
+            self._end_login_dialogue()
+            self._reply(out, [], error=f"line too long (max {MAX_LINE} bytes)")
+            return
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self._end_login_dialogue()
+            self._reply(out, [], error="invalid characters (expected UTF-8 text)")
+            return
+        if self._mode is Mode.USER:
+            user = text.strip()
+            if user:
+                self._login_user = user
+                self._mode = Mode.PASSWORD
+            emit(out, self._prompt())
+        elif self._mode is Mode.PASSWORD:
+            self._submit_login(self._login_user, text, now, out)
+        else:
+            self._command(text, now, out)
+
+    # -- commands -----------------------------------------------------------------------
+
+    def _command(self, text: str, now: float, out: list[Action]) -> None:
+        words = text.split()
+        if not words:
+            emit(out, self._prompt())
+            return
+        verb, args = words[0].lower(), words[1:]
+        if verb in ("help", "?"):
+            self._reply(out, list(HELP))
+        elif verb == "login":
+            self._login_command(text, now, out)
+        elif verb == "logout":
+            self._logout(out)
+        elif verb in ("quit", "exit"):
+            self._reply(out, ["bye"], prompt=False)
+            self._close("quit", out)
+        elif self._login_required and self.user is None:
+            self._reply(out, [], error="login required")
+        else:
+            try:
+                command, formatter = self._parse(verb, args, text)
+            except ValueError as exc:
+                self._reply(out, [], error=str(exc))
+                return
+            self._formatter = formatter
+            self._request(command, out)
+
+    def _parse(self, verb: str, args: list[str], text: str) -> tuple[Command, Formatter]:
+        """Turn one command line into a bus command; ValueError carries the ERR reason."""
+        if verb == "status" and not args:
+            return GetStatus(), status_reply
+        if verb == "port" and len(args) == 1:
+            return SwitchTo(args[0]), message_lines
+        if verb == "switch" and args:
+            return self._switch(args), message_lines
+        if verb in ("next", "prev") and not args:
+            return Step(1 if verb == "next" else -1), message_lines
+        if verb == "scan" and args and args[0].lower() in ("on", "off"):
+            return self._scan(args), message_lines
+        if verb == "log" and len(args) <= 1:
+            return GetLog(self._count(args)), log_reply
+        if verb == "name" and len(parts := text.strip().split(None, 2)) == 3:
+            return Rename(parts[1], parts[2].strip()), message_lines
+        usage = {
+            "status": "status",
+            "port": "port N",
+            "switch": "switch N [km|video|audio|usb ...] [force]",
+            "next": "next",
+            "prev": "prev",
+            "scan": "scan on [seconds] | scan off",
+            "log": "log [n]",
+            "name": "name N TEXT",
+        }.get(verb)
+        if usage is not None:
+            raise ValueError(f"usage: {usage}")
+        raise ValueError(f"unknown command '{quote(verb)}' (try help)")
+
+    @staticmethod
+    def _switch(args: list[str]) -> SwitchTo:
+        channels: list[str] = []
+        force = False
+        for word in (w.lower() for w in args[1:]):
+            if word == "force":
+                force = True
+            elif word in CHANNEL_NAMES:
+                if word not in channels:
+                    channels.append(word)
+            else:
+                raise ValueError(
+                    f"unknown channel '{quote(word)}' (expected km, video, audio, usb)"
+                )
+        return SwitchTo(args[0], tuple(channels) if channels else None, force)
+
+    @staticmethod
+    def _scan(args: list[str]) -> SetScan:
+        on = args[0].lower() == "on"
+        if len(args) == 1:
+            return SetScan(on)
+        if not on or len(args) > 2:
+            raise ValueError("usage: scan on [seconds] | scan off")
+        try:
+            dwell = float(args[1])
+        except ValueError:
+            raise ValueError(
+                f"scan dwell must be a number of seconds, got '{quote(args[1])}'"
+            ) from None
+        if not math.isfinite(dwell) or dwell <= 0:
+            raise ValueError("scan dwell must be a positive number of seconds")
+        return SetScan(True, dwell)
+
+    @staticmethod
+    def _count(args: list[str]) -> int:
+        if not args:
+            return 10
+        word = args[0]
+        if not word.isascii() or not word.isdigit() or not 1 <= int(word) <= MAX_LOG_LINES:
+            raise ValueError(f"log count must be 1..{MAX_LOG_LINES}, got '{quote(word)}'")
+        return int(word)
+
+    # -- login --------------------------------------------------------------------------
+
+    def _login_command(self, text: str, now: float, out: list[Action]) -> None:
+        parts = text.strip().split(None, 2)
+        if len(parts) == 3:
+            self._login_user = parts[1]
+            self._submit_login(parts[1], parts[2], now, out)
+            return
+        if len(parts) == 2:
+            self._login_user = parts[1]
+            self._mode = Mode.PASSWORD
+        else:
+            self._mode = Mode.USER
+        emit(out, self._prompt())
+
+    def _submit_login(self, user: str, password: str, now: float, out: list[Action]) -> None:
+        wait = self._throttle.retry_after(now)
+        if wait > 0:
+            self._end_login_dialogue()
+            self._reply(out, [], error=f"too many failed logins, retry in {math.ceil(wait)} s")
+            return
+        if len(user) > MAX_USER_LEN:
+            self._login_done(LoginResult(None), now, out)
+            return
+        self._authenticate(user, password, out)
+
+    def _login_done(self, result: LoginResult, now: float, out: list[Action]) -> None:
+        who = quote(self._login_user)
+        self._mode = Mode.COMMAND
+        if result.user is not None:
+            self.user = result.user
+            self._failures = 0
+            self._throttle.success()
+            out.append(Notice(EventKind.LOGIN, f"{quote(result.user)} logged in"))
+            self._reply(out, [f"logged in as {quote(result.user)}"])
+            return
+        self._throttle.failure(now)
+        self._failures += 1
+        out.append(Notice(EventKind.LOGIN_FAILED, f"failed login as {who}"))
+        if self._failures >= MAX_ATTEMPTS_PER_SESSION:
+            self._reply(out, [], error="login failed", prompt=False)
+            self._close("too many failed logins", out)
+            return
+        self._end_login_dialogue()
+        self._reply(out, [], error="login failed")
+
+    def _logout(self, out: list[Action]) -> None:
+        if self.user is not None:
+            out.append(Notice(EventKind.LOGOUT, f"{quote(self.user)} logged out"))
+        self.user = None
+        if self._login_required:
+            self._reply(out, ["bye"], prompt=False)
+            self._close("logout", out)
+        else:
+            self._reply(out, [])
+
+    def _end_login_dialogue(self) -> None:
+        """Back to commands, or to the login prompt on a line that requires a login."""
+        self._mode = Mode.USER if self._login_required and self.user is None else Mode.COMMAND
+
+    # -- replies ------------------------------------------------------------------------
+
+    def _completed(self, result: Result, now: float, out: list[Action]) -> None:
+        if isinstance(result, LoginResult):
+            self._login_done(result, now, out)
+        elif result.ok:
+            self._reply(out, self._formatter(result))
+        else:
+            self._reply(out, [], error=reason_of(result))
+
+    def _reply(
+        self, out: list[Action], lines: list[str], *, error: str | None = None, prompt: bool = True
+    ) -> None:
+        last = "OK" if error is None else f"ERR {error}"
+        body = "".join(f"{line}\r\n" for line in [*lines, last])
+        emit(out, body.encode("utf-8", "replace") + (self._prompt() if prompt else b""))
+
+    def _prompt(self) -> bytes:
+        if self._mode is Mode.USER:
+            return LOGIN_PROMPT
+        if self._mode is Mode.PASSWORD:
+            return PASSWORD_PROMPT
+        return PROMPT if self._echo else b""
+
+    def _idle_expired(self, out: list[Action]) -> None:
+        if self.user is not None:
+            out.append(Notice(EventKind.LOGOUT, f"{quote(self.user)} logged out (idle)"))
+        emit(out, b"\r\nidle timeout\r\n")
