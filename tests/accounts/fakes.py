@@ -1,0 +1,83 @@
+"""Fakes for the accounts adapter: a settable wall clock, an event-log recorder, and an
+``Accounts`` with cheap argon2 parameters (the real ones cost ~64 MiB and tens of ms)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.profiles import CHEAPEST
+
+from kvmswitchd.accounts import Accounts
+from kvmswitchd.core.commands import Origin, Source
+
+T0 = 1_700_000_000.0
+PASSWORD = "correct horse battery"
+HTTP = Origin(Source.HTTP, "192.0.2.7")
+
+
+@dataclass
+class Clock:
+    now: float = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass(frozen=True)
+class Record:
+    kind: str
+    source: str
+    ports: tuple[str, ...]
+    user: str | None
+    detail: dict[str, Any]
+
+
+@dataclass
+class Journal:
+    records: list[Record] = field(default_factory=list)
+
+    def __call__(
+        self,
+        kind: str,
+        source: str,
+        ports: tuple[str, ...] = (),
+        user: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.records.append(Record(kind, source, ports, user, dict(detail or {})))
+
+    def kinds(self) -> list[str]:
+        return [r.kind for r in self.records]
+
+    def last(self, kind: str) -> Record:
+        return [r for r in self.records if r.kind == kind][-1]
+
+
+def cheap_hasher() -> PasswordHasher:
+    return PasswordHasher.from_parameters(CHEAPEST)
+
+
+class Secrets:
+    """Distinct, recognisable secrets, so tests can look for them in logs and files."""
+
+    def __init__(self) -> None:
+        self.made: list[str] = []
+
+    def __call__(self) -> str:
+        secret = f"SECRET{len(self.made):04d}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        self.made.append(secret)
+        return secret
+
+
+def make_accounts(
+    state_dir: Path, clock: Clock, journal: Journal, secrets: Secrets | None = None
+) -> Accounts:
+    accounts = Accounts(
+        state_dir, journal, clock=clock, hasher=cheap_hasher(), secret=secrets or Secrets()
+    )
+    accounts.load()
+    return accounts

@@ -1,0 +1,563 @@
+"""The auth edge (SPEC §9): who is asking, may they, and the /auth and /users routes.
+
+``auth_middleware`` runs inside ``error_middleware``. For every request it refuses
+credentials in a URL, refuses cross-site state changes and websocket upgrades (Origin
+check), resolves the user from the session cookie or ``Authorization: Bearer`` (never the query
+string) into ``request[USER]`` / ``request[CREDENTIAL]``, lets the public routes through and
+answers 401 for the rest without a user, then checks the route's permission from
+``ROUTE_PERMISSIONS`` (403, logged). Unlisted routes are admin-only: fail closed.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from yarl import URL
+
+from kvmswitchd.accounts import Accounts, Credential, LoginThrottledError
+from kvmswitchd.core.accounts import MAX_CREDENTIAL_LEN, User, parse_role
+from kvmswitchd.core.commands import Origin, Source
+from kvmswitchd.core.permissions import (
+    Permission,
+    Role,
+    authorize,
+    canonical_port,
+    parse_restrictions,
+    permissions_of,
+    restrictions_json,
+)
+from kvmswitchd.errors import AuthError, InputError, KvmError, PermissionDenied
+from web.errors import error_response
+
+PREFIX = "/api/v1"
+ACCOUNTS = web.AppKey("accounts", Accounts)
+SESSION_COOKIE = "kvm_session"
+# request[USER]: the User, or None on a public route (web.RequestKey: aiohttp >= 3.14).
+USER: web.RequestKey[User | None] = web.RequestKey("user")
+# request[CREDENTIAL]: how they authenticated (session or bearer token), or None.
+CREDENTIAL: web.RequestKey[Credential | None] = web.RequestKey("credential")
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Query parameters that look like credentials: refused, so nobody gets used to putting
+# a secret where proxies, browser history and access logs keep it.
+CREDENTIAL_PARAMS = frozenset({"token", "access_token", "session", "password", "bearer", "auth"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+routes = web.RouteTableDef()
+
+
+class PortFrom(enum.Enum):
+    """Where a route's port id comes from."""
+
+    NONE = "none"  # unit-wide, or "some port" (next/prev, scan, state)
+    MATCH = "match"  # the URL's {id} (or another match_info key)
+    BODY = "body"  # the JSON body's "port"
+    KM_FOCUS = "km_focus"  # the port the keyboard/mouse focus is on (/input)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRule:
+    """What a route needs: every permission in ``needs`` on the port from ``port``;
+    ``needs=()`` means any logged-in user."""
+
+    needs: tuple[Permission, ...] = ()
+    port: PortFrom = PortFrom.NONE
+    key: str = "id"
+
+
+P = Permission
+ROUTE_PERMISSIONS: dict[tuple[str, str], RouteRule] = {
+    ("GET", PREFIX + "/state"): RouteRule((P.VIEW,)),
+    ("GET", PREFIX + "/ports"): RouteRule((P.VIEW,)),
+    ("GET", PREFIX + "/ports/{id}"): RouteRule((P.VIEW,), PortFrom.MATCH),
+    ("PATCH", PREFIX + "/ports/{id}"): RouteRule((P.CONFIGURE,), PortFrom.MATCH),
+    ("GET", PREFIX + "/ports/{id}/target"): RouteRule((P.VIEW,), PortFrom.MATCH),
+    ("GET", PREFIX + "/ports/{id}/screen"): RouteRule((P.VIEW,), PortFrom.MATCH),
+    ("GET", PREFIX + "/ports/{id}/edid"): RouteRule((P.VIEW,), PortFrom.MATCH),
+    ("PUT", PREFIX + "/ports/{id}/edid"): RouteRule((P.CONFIGURE,), PortFrom.MATCH),
+    ("POST", PREFIX + "/switch"): RouteRule((P.SWITCH,), PortFrom.BODY),
+    ("POST", PREFIX + "/switch/next"): RouteRule((P.SWITCH,)),
+    ("POST", PREFIX + "/switch/prev"): RouteRule((P.SWITCH,)),
+    ("POST", PREFIX + "/scan"): RouteRule((P.SWITCH,)),
+    ("POST", PREFIX + "/buttons/{n}"): RouteRule((P.SWITCH,), PortFrom.MATCH, "n"),
+    # Console events pass through hotkey detection, so they can switch as well as type.
+    ("POST", PREFIX + "/console/events"): RouteRule((P.TYPE, P.SWITCH), PortFrom.KM_FOCUS),
+    ("POST", PREFIX + "/input"): RouteRule((P.TYPE,), PortFrom.KM_FOCUS),
+    ("GET", PREFIX + "/log"): RouteRule((P.VIEW,)),
+    ("GET", PREFIX + "/ws"): RouteRule((P.VIEW,)),  # each message: check_ws()
+    ("GET", PREFIX + "/openapi.json"): RouteRule(),
+    ("GET", "/metrics"): RouteRule((P.VIEW,)),
+    ("POST", PREFIX + "/auth/logout"): RouteRule(),
+    ("POST", PREFIX + "/auth/password"): RouteRule(),
+    ("GET", PREFIX + "/auth/tokens"): RouteRule(),
+    ("POST", PREFIX + "/auth/tokens"): RouteRule(),
+    ("DELETE", PREFIX + "/auth/tokens/{id}"): RouteRule(),
+    ("GET", PREFIX + "/users"): RouteRule((P.USERS,)),
+    ("POST", PREFIX + "/users"): RouteRule((P.USERS,)),
+    ("GET", PREFIX + "/users/{name}"): RouteRule((P.USERS,)),
+    ("PATCH", PREFIX + "/users/{name}"): RouteRule((P.USERS,)),
+    ("DELETE", PREFIX + "/users/{name}"): RouteRule((P.USERS,)),
+}
+
+# Reachable without logging in (a user is still resolved when credentials come along).
+PUBLIC: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", PREFIX + "/health"),
+        ("GET", PREFIX + "/auth/state"),
+        ("POST", PREFIX + "/auth/setup"),
+        ("POST", PREFIX + "/auth/login"),
+        ("GET", "/"),
+    }
+)
+# Prefix resources (add_static) whose files are public: the UI; its data needs a login.
+# Matched on the resource the router chose, never on the raw path ("/static/../api").
+PUBLIC_PREFIXES = frozenset({"/static"})
+
+# Websocket message types (web/ws.py) → what they need. The port: a "switch" message's
+# own, the km-focused port for "input", none for the rest ("on some port").
+WS_PERMISSIONS: dict[str, Permission] = {
+    "connect": P.VIEW,  # the upgrade itself: state and log stream out
+    "ping": P.VIEW,
+    "input": P.TYPE,
+    "switch": P.SWITCH,
+}
+
+
+# -- helpers for route handlers, the websocket and api.origin_of -------------------------
+
+
+def user_of(request: web.Request) -> User:
+    user: User | None = request.get(USER)
+    if user is None:
+        raise AuthError("log in first")
+    return user
+
+
+def origin_user(request: web.Request) -> str | None:
+    """The user name for ``Origin(..., user=...)``."""
+    user: User | None = request.get(USER)
+    return user.name if user is not None else None
+
+
+def http_origin(request: web.Request) -> Origin:
+    return Origin(Source.HTTP, detail=request.remote or "", user=origin_user(request))
+
+
+def check(request: web.Request, permission: Permission, port: str | None = None) -> User:
+    """Authorize inside a handler (e.g. a storage route once it knows its port); a
+    refusal is logged and raised (AuthError → 401, PermissionDenied → 403)."""
+    try:
+        authorize(request.get(USER), permission, port)
+    except (AuthError, PermissionDenied) as exc:
+        request.app[ACCOUNTS].refused(
+            http_origin(request), str(exc), method=request.method, path=request.path, port=port
+        )
+        raise
+    return user_of(request)
+
+
+def authorize_ws(user: User | None, message_type: str, port: str | None) -> None:
+    """May ``user`` send a websocket message of this type for ``port``?"""
+    permission = WS_PERMISSIONS.get(message_type)
+    if user is None:
+        raise AuthError("log in first")
+    if permission is None:
+        raise InputError(f"unknown websocket message type {message_type[:32]!r}")
+    authorize(user, permission, port)
+
+
+def check_ws(request: web.Request, message_type: str, port: str | None) -> User:
+    """Per websocket message: the login is still in force (not logged out, expired or
+    changed password) and allows this message; refusals are logged."""
+    accounts = request.app[ACCOUNTS]
+    credential: Credential | None = request.get(CREDENTIAL)
+    try:
+        user = accounts.recheck(credential)
+        authorize_ws(user, message_type, port)
+    except (AuthError, PermissionDenied) as exc:
+        accounts.refused(http_origin(request), str(exc), ws=message_type[:32], port=port)
+        raise
+    return user
+
+
+def ws_authorizer(
+    km_focus: Callable[[], str | None] | None = None,
+) -> Callable[[web.Request, Mapping[str, Any]], None]:
+    """The ``app[web.ws.AUTHORIZE]`` hook: ``check_ws`` with each message's port."""
+
+    def authorize_message(request: web.Request, message: Mapping[str, Any]) -> None:
+        kind = message.get("type")
+        if not isinstance(kind, str):
+            raise InputError('a message must be a JSON object like {"type": "ping"}')
+        raw: object = None
+        if kind == "switch":
+            raw = message.get("port")
+        elif kind == "input" and km_focus is not None:
+            raw = km_focus()
+        check_ws(request, kind, _canonical_or_none(raw))
+
+    return authorize_message
+
+
+def check_origin(request: web.Request, allowed: frozenset[str] = frozenset()) -> None:
+    """PermissionDenied for a cross-site browser request (CSRF, cross-site websocket).
+
+    Requests without ``Origin`` (curl, kvmctl, scripts) pass: browsers always send it
+    on the requests this guards, and such clients carry no ambient cookie."""
+    if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+        raise PermissionDenied("cross-site request refused")
+    origin = request.headers.get("Origin")
+    if origin is None or origin in allowed:
+        return
+    try:
+        url = URL(origin)
+        own = URL.build(scheme=url.scheme, authority=request.host)
+        same = url.scheme in ("http", "https") and (url.host, url.port) == (own.host, own.port)
+    except (ValueError, TypeError):
+        same = False
+    if not same:
+        raise PermissionDenied(f"cross-site request from {origin[:64]!r} refused")
+
+
+def set_session_cookie(request: web.Request, response: web.StreamResponse, secret: str) -> None:
+    accounts = request.app[ACCOUNTS]
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        path="/",
+        max_age=int(accounts.sessions.policy.absolute),
+    )
+
+
+def clear_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    response.del_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="Strict", secure=request.secure
+    )
+
+
+# -- the middleware ------------------------------------------------------------------------
+
+
+def auth_middleware(
+    accounts: Accounts,
+    *,
+    km_focus: Callable[[], str | None] | None = None,
+    rules: Mapping[tuple[str, str], RouteRule] = ROUTE_PERMISSIONS,
+    public: frozenset[tuple[str, str]] = PUBLIC,
+    public_prefixes: frozenset[str] = PUBLIC_PREFIXES,
+    allowed_origins: frozenset[str] = frozenset(),
+) -> Middleware:
+    """``km_focus()`` names the port keyboard/mouse input goes to (for ``/input``);
+    ``allowed_origins`` adds origins (``"https://kvm.example"``) behind a reverse proxy."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request[USER] = request[CREDENTIAL] = None
+        try:
+            if CREDENTIAL_PARAMS & set(request.query):
+                raise InputError(
+                    "credentials go in a cookie or an Authorization header, never in a URL"
+                )
+            if request.method in UNSAFE_METHODS or _is_upgrade(request):
+                try:
+                    check_origin(request, allowed_origins)
+                except PermissionDenied as exc:
+                    accounts.refused(
+                        http_origin(request), str(exc), method=request.method, path=request.path
+                    )
+                    raise
+            method = "GET" if request.method == "HEAD" else request.method
+            resource = request.match_info.route.resource
+            pattern = resource.canonical if resource is not None else request.path
+            found, presented = _identify(request, accounts)
+            if found is not None:
+                request[USER], request[CREDENTIAL] = found
+            is_public = (method, pattern) in public or (
+                resource is not None and pattern in public_prefixes
+            )
+            if not is_public and found is None:
+                if presented:  # a stale cookie or a revoked token: say so, clear the cookie
+                    accounts.refused(
+                        http_origin(request),
+                        "expired or unknown credential",
+                        method=request.method,
+                        path=request.path,
+                    )
+                    return _unauthorized(request, "the session has ended; log in again")
+                raise AuthError("log in first")
+            if not is_public and resource is not None:
+                await _check_route(request, rules.get((method, pattern)), method, pattern, km_focus)
+            return await handler(request)
+        except LoginThrottledError as exc:
+            response = error_response(429, exc.code, str(exc))
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+            return response
+
+    return middleware
+
+
+def _is_upgrade(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def _identify(
+    request: web.Request, accounts: Accounts
+) -> tuple[tuple[User, Credential] | None, bool]:
+    """(the user and credential, or None; whether any credential was presented)."""
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or len(token) > MAX_CREDENTIAL_LEN:
+            return None, True
+        return accounts.resolve_bearer(token), True
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None, False
+    return accounts.resolve_session(cookie), True
+
+
+def _unauthorized(request: web.Request, message: str) -> web.Response:
+    response = error_response(401, AuthError.code, message)
+    if SESSION_COOKIE in request.cookies:
+        clear_session_cookie(request, response)
+    return response
+
+
+async def _check_route(
+    request: web.Request,
+    rule: RouteRule | None,
+    method: str,
+    pattern: str,
+    km_focus: Callable[[], str | None] | None,
+) -> None:
+    user = user_of(request)
+    if rule is None:  # a route nobody gave a rule: fail closed, admins only
+        if user.role is not Role.ADMIN:
+            reason = f"{method} {pattern} has no permission rule; admins only"
+            request.app[ACCOUNTS].refused(
+                http_origin(request), reason, method=request.method, path=request.path
+            )
+            raise PermissionDenied(reason)
+        return
+    port = await _port_for(request, rule, km_focus)
+    for permission in rule.needs:
+        check(request, permission, port)
+
+
+async def _port_for(
+    request: web.Request, rule: RouteRule, km_focus: Callable[[], str | None] | None
+) -> str | None:
+    raw: object = None
+    match rule.port:
+        case PortFrom.NONE:
+            return None
+        case PortFrom.MATCH:
+            raw = request.match_info.get(rule.key)
+        case PortFrom.BODY:
+            try:  # the handler reads the (cached) body again and reports its errors
+                body = json.loads(await request.read() or b"null")
+            except (ValueError, UnicodeDecodeError):
+                body = None
+            raw = body.get("port") if isinstance(body, dict) else None
+        case PortFrom.KM_FOCUS:
+            raw = km_focus() if km_focus is not None else None
+    return _canonical_or_none(raw)
+
+
+def _canonical_or_none(raw: object) -> str | None:
+    try:
+        return canonical_port(raw) if raw is not None else None
+    except KvmError:
+        return None  # not a port id ("next", garbage): the handler refuses it itself
+
+
+def user_view(user: User) -> dict[str, Any]:
+    return {
+        "name": user.name,
+        "role": str(user.role),
+        "permissions": permissions_of(user),
+        "ports": restrictions_json(user.ports),
+        "created": user.created,
+        "tokens": len(user.tokens),
+    }
+
+
+# -- routes: /api/v1/auth/* and /api/v1/users/* -------------------------------------------
+
+
+async def _body(
+    request: web.Request, allowed: set[str], required: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        raise InputError("malformed JSON") from None
+    if not isinstance(data, dict):
+        raise InputError("request body must be a JSON object")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        expected = ", ".join(sorted(allowed))
+        raise InputError(f"unknown field {unknown[0][:32]!r}; expected {expected}")
+    missing = sorted(required - set(data))
+    if missing:
+        raise InputError(f"{missing[0]} is required")
+    return data
+
+
+def _credential(request: web.Request) -> Credential:
+    credential: Credential | None = request.get(CREDENTIAL)
+    if credential is None:
+        raise AuthError("log in first")
+    return credential
+
+
+def _logged_in(request: web.Request, user: User, secret: str, status: int = 200) -> web.Response:
+    response = web.json_response({"user": user_view(user)}, status=status)
+    set_session_cookie(request, response, secret)
+    return response
+
+
+@routes.post(PREFIX + "/auth/setup")
+async def setup(request: web.Request) -> web.Response:
+    fields = {"token", "name", "password"}
+    data = await _body(request, fields, frozenset(fields))
+    user, secret = await request.app[ACCOUNTS].setup(
+        data["token"], data["name"], data["password"], http_origin(request)
+    )
+    return _logged_in(request, user, secret, 201)
+
+
+@routes.post(PREFIX + "/auth/login")
+async def login(request: web.Request) -> web.Response:
+    data = await _body(request, {"name", "password"}, frozenset({"name", "password"}))
+    user, secret = await request.app[ACCOUNTS].login(
+        data["name"], data["password"], http_origin(request)
+    )
+    return _logged_in(request, user, secret)
+
+
+@routes.post(PREFIX + "/auth/logout")
+async def logout(request: web.Request) -> web.Response:
+    data = await _body(request, {"all"})
+    everywhere = data.get("all", False)
+    if not isinstance(everywhere, bool):
+        raise InputError("all must be true or false")
+    ended = await request.app[ACCOUNTS].logout(
+        _credential(request), http_origin(request), everywhere=everywhere
+    )
+    response = web.json_response({"ok": True, "sessions_ended": ended})
+    clear_session_cookie(request, response)
+    return response
+
+
+@routes.get(PREFIX + "/auth/state")
+async def auth_state(request: web.Request) -> web.Response:
+    user: User | None = request.get(USER)
+    credential: Credential | None = request.get(CREDENTIAL)
+    return web.json_response(
+        {
+            "setup_required": request.app[ACCOUNTS].needs_setup,
+            "user": user_view(user) if user is not None else None,
+            "via": str(credential.via) if credential is not None else None,
+            "expires": credential.expires if credential is not None else None,
+        }
+    )
+
+
+@routes.post(PREFIX + "/auth/password")
+async def change_password(request: web.Request) -> web.Response:
+    data = await _body(request, {"old", "new"}, frozenset({"old", "new"}))
+    secret = await request.app[ACCOUNTS].change_password(
+        _credential(request), data["old"], data["new"], http_origin(request)
+    )
+    response = web.json_response(
+        {
+            "ok": True,
+            "message": "password changed; every other session and every bearer token was revoked",
+        }
+    )
+    if secret is not None:
+        set_session_cookie(request, response, secret)
+    return response
+
+
+@routes.post(PREFIX + "/auth/tokens")
+async def create_token(request: web.Request) -> web.Response:
+    data = await _body(request, {"name"}, frozenset({"name"}))
+    token, secret = await request.app[ACCOUNTS].create_token(
+        user_of(request).name, data["name"], http_origin(request)
+    )
+    return web.json_response(dict(token.view(), token=secret), status=201)
+
+
+@routes.get(PREFIX + "/auth/tokens")
+async def list_tokens(request: web.Request) -> web.Response:
+    tokens = request.app[ACCOUNTS].tokens(user_of(request).name)
+    return web.json_response({"tokens": [t.view() for t in tokens]})
+
+
+@routes.delete(PREFIX + "/auth/tokens/{id}")
+async def revoke_token(request: web.Request) -> web.Response:
+    await request.app[ACCOUNTS].revoke_token(
+        user_of(request).name, request.match_info["id"], http_origin(request)
+    )
+    return web.json_response({"ok": True})
+
+
+@routes.get(PREFIX + "/users")
+async def list_users(request: web.Request) -> web.Response:
+    return web.json_response({"users": [user_view(u) for u in request.app[ACCOUNTS].table]})
+
+
+@routes.post(PREFIX + "/users")
+async def create_user(request: web.Request) -> web.Response:
+    data = await _body(
+        request, {"name", "password", "role", "ports"}, frozenset({"name", "password", "role"})
+    )
+    user = await request.app[ACCOUNTS].create_user(
+        data["name"],
+        data["password"],
+        parse_role(data["role"]),
+        parse_restrictions(data.get("ports")),
+        http_origin(request),
+    )
+    return web.json_response(user_view(user), status=201)
+
+
+@routes.get(PREFIX + "/users/{name}")
+async def get_user(request: web.Request) -> web.Response:
+    return web.json_response(
+        user_view(request.app[ACCOUNTS].table.require(request.match_info["name"]))
+    )
+
+
+@routes.patch(PREFIX + "/users/{name}")
+async def patch_user(request: web.Request) -> web.Response:
+    data = await _body(request, {"role", "ports", "password"})
+    if not data:
+        raise InputError("nothing to change: send role, ports and/or password")
+    user = await request.app[ACCOUNTS].update_user(
+        request.match_info["name"],
+        http_origin(request),
+        role=parse_role(data["role"]) if "role" in data else None,
+        ports=parse_restrictions(data["ports"]) if "ports" in data else None,
+        password=data.get("password"),
+    )
+    return web.json_response(user_view(user))
+
+
+@routes.delete(PREFIX + "/users/{name}")
+async def delete_user(request: web.Request) -> web.Response:
+    await request.app[ACCOUNTS].delete_user(request.match_info["name"], http_origin(request))
+    return web.json_response({"ok": True})
