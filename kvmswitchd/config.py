@@ -15,7 +15,9 @@ from typing import Any
 from kvmswitchd.console.sources import DeviceSpec, parse_device_specs
 from kvmswitchd.core.hotkeys import DEFAULT_PROFILE, HotkeyProfile, profile_from_config
 from kvmswitchd.core.ports import MAX_PORTS, MIN_PORTS
-from kvmswitchd.errors import ConfigError
+from kvmswitchd.errors import ConfigError, InputError
+from kvmswitchd.serial.endpoint import EndpointSpec, parse_endpoint
+from video import PRESETS, parse_blob
 
 # A config file bigger than this is a mistake (a wrong path given to --config).
 MAX_CONFIG_BYTES = 1 << 20
@@ -38,6 +40,8 @@ class PortConfig:
     mouse: str = "relative"
     video: str = "hdmi"
     audio: str = "stereo"
+    edid: str | None = None  # a preset name, or a hex/base64 blob (validated at load)
+    idle_monitor: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +73,9 @@ class Config:
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     scan_dwell: float = 5.0
     log: LogConfig = field(default_factory=LogConfig)
-    serial: tuple[Mapping[str, Any], ...] | None = None  # None = the default pty endpoint
+    serial: tuple[EndpointSpec, ...] | None = None  # None = the default pty endpoint
     port_configs: Mapping[int, PortConfig] = field(default_factory=dict)
+    drm_root: Path | None = Path("/sys/class/drm")
 
     def port(self, unit: int) -> PortConfig:
         return self.port_configs.get(unit) or PortConfig(unit)
@@ -151,7 +156,30 @@ def _ports_section(raw: object, count: int) -> dict[int, PortConfig]:
         if not str(key).isdigit() or not 1 <= int(key) <= count:
             raise ConfigError(path, f"expected a port number 1..{count}")
         entry = _table(value, path)
-        _check_keys(entry, path, {"name", "target", "keyboard", "nkro", "mouse", "video", "audio"})
+        _check_keys(
+            entry,
+            path,
+            {
+                "name",
+                "target",
+                "keyboard",
+                "nkro",
+                "mouse",
+                "video",
+                "audio",
+                "edid",
+                "idle_monitor",
+            },
+        )
+        edid = entry.get("edid")
+        if edid is not None:
+            if not isinstance(edid, str):
+                raise ConfigError(f"{path}.edid", "expected a preset name or a hex/base64 EDID")
+            try:
+                if edid not in PRESETS:
+                    parse_blob(edid)
+            except InputError as exc:
+                raise ConfigError(f"{path}.edid", str(exc)) from None
         name = entry.get("name")
         if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > 64):
             raise ConfigError(
@@ -174,6 +202,8 @@ def _ports_section(raw: object, count: int) -> dict[int, PortConfig]:
             mouse=_choice(entry, "mouse", path, "relative", MICE),
             video=_choice(entry, "video", path, "hdmi", VIDEO),
             audio=_choice(entry, "audio", path, "stereo", AUDIO),
+            edid=edid,
+            idle_monitor=_bool(entry, "idle_monitor", path, True),
         )
     return out
 
@@ -193,8 +223,27 @@ def _console_section(raw: object) -> ConsoleConfig:
     )
 
 
+def _check_unique(specs: tuple[EndpointSpec, ...]) -> None:
+    names: set[str] = set()
+    places: set[str] = set()
+    for index, spec in enumerate(specs):
+        if spec.name in names:
+            raise ConfigError(f"serial[{index}].name", f"the name {spec.name!r} is used twice")
+        if spec.endpoint in places:
+            raise ConfigError(f"serial[{index}].endpoint", f"{spec.endpoint} is used twice")
+        names.add(spec.name)
+        places.add(spec.endpoint)
+
+
 def parse_config(doc: Mapping[str, Any]) -> Config:
-    _check_keys(doc, "", {"switch", "http", "console", "serial", "ports", "scan", "log", "state"})
+    _check_keys(
+        doc, "", {"switch", "http", "console", "serial", "ports", "scan", "log", "state", "video"}
+    )
+    video = _table(doc.get("video", {}), "video")
+    _check_keys(video, "video", {"drm_root"})
+    drm_root = video.get("drm_root", "/sys/class/drm")
+    if not isinstance(drm_root, str):
+        raise ConfigError("video.drm_root", 'expected a directory path string ("" to not learn)')
     switch = _table(doc.get("switch", {}), "switch")
     _check_keys(switch, "switch", {"ports"})
     ports = _int(switch, "ports", "switch", 4, MIN_PORTS, MAX_PORTS)
@@ -216,11 +265,15 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
     _check_keys(log_table, "log", {"max_bytes", "keep"})
 
     serial_raw = doc.get("serial")
-    serial: tuple[Mapping[str, Any], ...] | None = None
+    serial: tuple[EndpointSpec, ...] | None = None
     if serial_raw is not None:
         if not isinstance(serial_raw, list):
             raise ConfigError("serial", "expected an array of tables ([[serial]])")
-        serial = tuple(_table(item, f"serial[{i}]") for i, item in enumerate(serial_raw))
+        serial = tuple(
+            parse_endpoint(_table(item, f"serial[{i}]"), f"serial[{i}]")
+            for i, item in enumerate(serial_raw)
+        )
+        _check_unique(serial)
 
     return Config(
         ports=ports,
@@ -234,6 +287,7 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
         ),
         serial=serial,
         port_configs=_ports_section(doc.get("ports", {}), ports),
+        drm_root=Path(drm_root) if drm_root else None,
     )
 
 

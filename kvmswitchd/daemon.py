@@ -25,15 +25,23 @@ from kvmswitchd.console.sources import ConsoleSource, build_sources
 from kvmswitchd.core.hotkeys import HotkeyDetector
 from kvmswitchd.core.ports import Channel, PortId
 from kvmswitchd.core.switch import SwitchCore
+from kvmswitchd.edids import EdidBook, Override
 from kvmswitchd.errors import ConfigError
 from kvmswitchd.journal import Journal
 from kvmswitchd.port import Port
 from kvmswitchd.router import Router
+from kvmswitchd.serial.adapter import SerialEndpoint
+from kvmswitchd.serial.endpoint import parse_endpoint
 from kvmswitchd.statefile import StateFile, StateSaver
 from kvmswitchd.switchboard import Switchboard
 from kvmswitchd.targets.target import TargetBackend
 
 log = logging.getLogger(__name__)
+
+# Serial reports worth an event-log entry (connections and protocol noise go to stderr).
+SERIAL_EVENTS_LOGGED = frozenset(
+    {"login", "login_failed", "logout", "lease", "call", "device_missing", "device_lost", "refused"}
+)
 
 
 def default_state_dir() -> Path:
@@ -125,8 +133,19 @@ def build_board(
         on_key_activity=lambda: board_ref[0].stop_scan_on_activity(),  # noqa: PLW0108  # board built below
         rearm=rearm,
     )
-    board = Switchboard(config, core, ports, journal, router, monotonic=monotonic)
+    edids = EdidBook({u: config.port(u) for u in ports}, config.drm_root)
+    edids.learn()
+    for unit in ports:
+        pc = config.port(unit)
+        if pc.edid is not None:
+            edids.set_override(unit, Override.parse(pc.edid))
+        edids.idle_monitor[unit] = pc.idle_monitor
+    problems = edids.restore(saved.get("edids"))  # what the API set last wins over the file
+    board = Switchboard(config, core, ports, journal, router, edids, monotonic=monotonic)
     board_ref.append(board)
+    for problem in problems:
+        journal.record("state_reset", "system", (), None, {"problem": problem})
+    board.present_all()
     return board
 
 
@@ -142,6 +161,7 @@ class Daemon:
         self.startup_problems: list[str] = []
         self._saver: StateSaver | None = None
         self._sources: list[ConsoleSource] = []
+        self._serial: list[SerialEndpoint] = []
 
     def check(self) -> None:
         """Refuse configurations this build can't run safely (before opening anything)."""
@@ -173,11 +193,41 @@ class Daemon:
             self.startup_problems.append(statefile.problem)
             board.journal.record("state_reset", "system", (), None, {"problem": statefile.problem})
         self._start_console(board)
+        await self._start_serial(board)
         await self._start_http(board)
         board.journal.record(
             "startup", "system", (), None, {"ports": self.config.ports, "http": self.http_url}
         )
         return board
+
+    async def _start_serial(self, board: Switchboard) -> None:
+        specs = self.config.serial
+        if specs is None:  # the emulated default: one text endpoint on a pty
+            link = self.state_dir / "ttyKVM0"
+            specs = (parse_endpoint({"endpoint": f"pty:{link}"}, "serial[0]"),)
+        sessions: set[str] = set()
+
+        def on_event(kind: str, detail: str) -> None:
+            name = detail.split(":", 1)[0]
+            if kind == "connected":
+                sessions.add(name)
+            elif kind == "disconnected":
+                sessions.discard(name)
+            board.counters["serial_sessions"] = len(sessions)
+            if kind in SERIAL_EVENTS_LOGGED:
+                board.journal.record(f"serial_{kind}", "serial", (), None, {"detail": detail})
+            log.info("serial %s: %s", kind, detail)
+
+        for spec in specs:
+            endpoint = SerialEndpoint(spec, board, on_event)
+            if endpoint.warning:
+                log.warning("serial %s: %s", spec.name, endpoint.warning)
+                board.journal.record(
+                    "serial_warning", "system", (), None, {"warning": endpoint.warning}
+                )
+            await endpoint.start()
+            self._serial.append(endpoint)
+        board.extra_state["serial"] = lambda: [e.describe() for e in self._serial]
 
     def _start_console(self, board: Switchboard) -> None:
         loop = asyncio.get_running_loop()
@@ -229,7 +279,14 @@ class Daemon:
 
     def banner(self) -> list[str]:
         """Lines printed at start: where each control channel can be reached."""
-        return []
+        lines = []
+        for endpoint in self._serial:
+            spec = endpoint.spec
+            where = endpoint.path or endpoint.device or spec.endpoint
+            if endpoint.address is not None:
+                where = f"tcp://{endpoint.address[0]}:{endpoint.address[1]}"
+            lines.append(f"serial {spec.dialect} endpoint {spec.name} on {where}")
+        return lines
 
     def request_stop(self) -> None:
         self._stopped.set()
@@ -242,6 +299,9 @@ class Daemon:
         board = self.board
         if self._hotkey_timer is not None:
             self._hotkey_timer.cancel()
+        for endpoint in self._serial:
+            await endpoint.stop()
+        self._serial = []
         for source in self._sources:
             source.close()  # releases what the console devices held, through the router
         self._sources = []

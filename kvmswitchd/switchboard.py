@@ -43,7 +43,8 @@ from kvmswitchd.core.hotkeys import (
 from kvmswitchd.core.ports import Channel, PortId, parse_channels, parse_port_id
 from kvmswitchd.core.scan import AutoScan
 from kvmswitchd.core.switch import FocusMoved, ReleaseAll, Renamed, SwitchCore, Transition
-from kvmswitchd.errors import InputError, KvmError
+from kvmswitchd.edids import EdidBook, Override
+from kvmswitchd.errors import InputError, KvmError, NotFoundError
 from kvmswitchd.inputs import assemble, parse_events, text_strokes
 from kvmswitchd.journal import Journal
 from kvmswitchd.port import Port
@@ -66,6 +67,7 @@ class Switchboard:
         ports: Mapping[int, Port],
         journal: Journal,
         router: Router,
+        edids: EdidBook,
         *,
         monotonic: Callable[[], float],
     ) -> None:
@@ -74,6 +76,7 @@ class Switchboard:
         self.links = ports
         self.journal = journal
         self.router = router
+        self.edids = edids
         self.scan = AutoScan(dwell=config.scan_dwell)
         self.console_leds = ports[core.focus_of(Channel.KM).unit].leds
         self.extra_state: dict[str, Callable[[], Any]] = {}
@@ -118,6 +121,9 @@ class Switchboard:
                 self.links[effect.port.unit].release_all()
             elif isinstance(effect, FocusMoved):
                 moves.append(effect)
+                if effect.channel is Channel.VIDEO:
+                    self._present(effect.from_.unit)
+                    self._present(effect.to.unit)
                 if effect.channel is Channel.KM:
                     self.router.set_km(effect.to.unit)
                     self._show_console_leds(self.links[effect.to.unit].leds)
@@ -160,6 +166,71 @@ class Switchboard:
         if unit == self.router.km:
             self._show_console_leds(leds)
         self._state_changed(save=False)
+
+    # -- video / EDID --------------------------------------------------------------------
+
+    def _present(self, unit: int) -> None:
+        """Show port ``unit``'s target its EDID, or no monitor when idle without one."""
+        focused = self.core.focus_of(Channel.VIDEO).unit == unit
+        present = focused or self.edids.idle_monitor.get(unit, True)
+        self.links[unit].target.present_edid(self.edids.video(unit).edid if present else None)
+
+    def present_all(self) -> None:
+        """Present every port's EDID and log the ports that carry a mode warning."""
+        for unit in self.links:
+            self._present(unit)
+            self._log_warning(unit, None)
+
+    def _log_warning(self, unit: int, before: str | None) -> None:
+        warning = self.edids.video(unit).warning
+        if warning and warning != before:
+            self.journal.record("mode_warning", "system", (str(unit),), None, {"warning": warning})
+
+    def edid(self, port_id: str, fmt: str) -> bytes | dict[str, Any]:
+        unit = parse_port_id(port_id, self.core.ports).unit
+        focused = self.core.focus_of(Channel.VIDEO).unit == unit
+        if fmt == "json":
+            return self.edids.detail(unit, video_focus=focused)
+        if fmt == "hex":
+            return {"port": str(unit), "hex": self.edids.video(unit).edid.hex()}
+        if fmt in ("", "binary"):
+            return self.edids.video(unit).edid
+        raise InputError(f"unknown format {fmt!r}: use binary, hex or json")
+
+    def set_edid(self, port_id: str, body: Mapping[str, Any], origin: Origin) -> dict[str, Any]:
+        """Set a port's EDID (preset or blob), clear it (``default``), or its idle monitor."""
+        unit = parse_port_id(port_id, self.core.ports).unit
+        allowed = {"preset", "hex", "base64", "default", "idle_monitor"}
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise InputError(f"unknown field {unknown[0]!r}; expected {', '.join(sorted(allowed))}")
+        chosen = [k for k in ("preset", "hex", "base64") if k in body]
+        if len(chosen) > 1 or (chosen and body.get("default")):
+            raise InputError("give one of preset, hex, base64 or default")
+        idle = body.get("idle_monitor")
+        if idle is not None and not isinstance(idle, bool):
+            raise InputError("idle_monitor must be true or false")
+        default = body.get("default", False)
+        if not isinstance(default, bool):
+            raise InputError("default must be true or false")
+        if not chosen and not default and idle is None:
+            raise InputError("nothing to change: send preset, hex, base64, default or idle_monitor")
+        override = Override.parse({chosen[0]: body[chosen[0]]}) if chosen else None
+        before = self.edids.video(unit).warning
+        detail: dict[str, Any] = {}
+        if chosen or default:
+            self.edids.set_override(unit, override)
+            detail["edid"] = override.to_json() if override else "default"
+        if idle is not None:
+            self.edids.idle_monitor[unit] = idle
+            detail["idle_monitor"] = idle
+        self._present(unit)
+        video = self.edids.video(unit)
+        detail["mode"] = str(video.mode)
+        self.journal.record("edid", origin.source.value, (str(unit),), origin.user, detail)
+        self._log_warning(unit, before)
+        self._state_changed()
+        return self.edids.view(unit, video_focus=self.core.focus_of(Channel.VIDEO).unit == unit)
 
     # -- the command bus -------------------------------------------------------------------
 
@@ -296,6 +367,8 @@ class Switchboard:
     def port_json(self, unit: int) -> dict[str, Any]:
         port = self.links[unit]
         cfg = port.config
+        focused = self.core.focus_of(Channel.VIDEO).unit == unit
+        edid = self.edids.view(unit, video_focus=focused)
         return {
             "id": str(unit),
             "name": self.core.name(unit),
@@ -307,7 +380,8 @@ class Switchboard:
             "audio": cfg.audio,
             "focus": [c.value for c, p in self.core.focus.items() if p.unit == unit],
             "leds": leds_json(port.leds),
-            "warnings": [],
+            "edid": edid,
+            "warnings": [edid["warning"]] if edid["warning"] else [],
         }
 
     def ports(self) -> list[dict[str, Any]]:
@@ -318,7 +392,10 @@ class Switchboard:
             "ports": self.ports(),
             "focus": dict(self.core.focus_view()),
             "scan": {"on": self.scan.on, "dwell": self.scan.dwell},
-            "console": {"leds": leds_json(self.console_leds)},
+            "console": {
+                "leds": leds_json(self.console_leds),
+                "monitor": self.edids.console_source,
+            },
         }
         for key, view in self.extra_state.items():
             doc[key] = view()
@@ -330,6 +407,15 @@ class Switchboard:
     def target(self, port_id: str) -> dict[str, Any]:
         unit = parse_port_id(port_id, self.core.ports).unit
         return dict(self.links[unit].target.view(), port=str(unit))
+
+    def screen(self, port_id: str) -> bytes:
+        unit = parse_port_id(port_id, self.core.ports).unit
+        frame = self.links[unit].target.screen()
+        if frame is None:
+            raise NotFoundError(
+                f"port {unit}'s target ({self.links[unit].config.target}) has no screen"
+            )
+        return frame
 
     def log(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
         return [e.to_json() for e in self.journal.query(LogQuery.from_params(params))]
@@ -374,6 +460,7 @@ class Switchboard:
         return {
             "focus": dict(self.core.focus_view()),
             "names": {str(u): n for u, n in self.core.names.items()},
+            "edids": self.edids.snapshot(),
         }
 
     def release_everything(self) -> None:

@@ -196,6 +196,40 @@ async def input_(request: web.Request) -> web.Response:
     return web.json_response(dict(result, ok=True))
 
 
+@routes.get(PREFIX + "/ports/{id}/screen")
+async def screen(request: web.Request) -> web.Response:
+    frame = service_of(request).screen(request.match_info["id"])
+    return web.Response(body=frame, content_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@routes.get(PREFIX + "/ports/{id}/edid")
+async def get_edid(request: web.Request) -> web.Response:
+    fmt = request.query.get("format", "binary")
+    result = service_of(request).edid(request.match_info["id"], fmt)
+    if isinstance(result, bytes):
+        return web.Response(body=result, content_type="application/octet-stream")
+    return web.json_response(result)
+
+
+# An EDID is at most 4 blocks; hex or base64 of that, plus JSON, fits easily in this.
+MAX_EDID_BODY = 16384
+
+
+@routes.put(PREFIX + "/ports/{id}/edid")
+async def put_edid(request: web.Request) -> web.Response:
+    if request.content_length is not None and request.content_length > MAX_EDID_BODY:
+        raise web.HTTPRequestEntityTooLarge(MAX_EDID_BODY, request.content_length)
+    if request.content_type == "application/octet-stream":
+        raw = await request.read()
+        if len(raw) > MAX_EDID_BODY:
+            raise web.HTTPRequestEntityTooLarge(MAX_EDID_BODY, len(raw))
+        body: dict[str, Any] = {"hex": raw.hex()}
+    else:
+        body = await read_object(request)
+    view = service_of(request).set_edid(request.match_info["id"], body, origin_of(request))
+    return web.json_response(view)
+
+
 @routes.get(PREFIX + "/log")
 async def log(request: web.Request) -> web.Response:
     entries = service_of(request).log(dict(request.query))

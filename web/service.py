@@ -40,6 +40,18 @@ class KvmService(Protocol):
         """Type/move into the km-focused port directly, no hotkey detection."""
         ...
 
+    def screen(self, port_id: str) -> bytes:
+        """The port's current frame as PNG (NotFoundError when it has none)."""
+        ...
+
+    def edid(self, port_id: str, fmt: str) -> bytes | JsonObject:
+        """The EDID presented: bytes for ``binary``, a JSON object for ``hex``/``json``."""
+        ...
+
+    def set_edid(self, port_id: str, body: Mapping[str, Any], origin: Origin) -> JsonObject:
+        """Set a port's EDID by preset or blob, back to ``default``, or its idle monitor."""
+        ...
+
     def log(self, params: Mapping[str, str]) -> list[JsonObject]: ...
 
     def metrics(self) -> JsonObject:

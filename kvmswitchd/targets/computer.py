@@ -82,6 +82,7 @@ class VirtualComputer:
         self.mouse_kind = mouse  # "relative" or "absolute"
         self.screen = TextScreen()
         self.mode = Mode()
+        self.monitor = True  # a monitor (EDID, hot-plug) is presented to this computer
         self.pressed: set[int] = set()
         self.leds = Leds()
         self.pointer_x = self.mode.width // 2
@@ -193,6 +194,7 @@ class VirtualComputer:
             "pressed_names": [usage_name(u) for u in sorted(self.pressed)],
             "leds": {"num": self.leds.num, "caps": self.leds.caps, "scroll": self.leds.scroll},
             "mode": str(self.mode),
+            "monitor": self.monitor,
             "keyboard": self.keyboard_kind,
             "mouse": self.mouse_kind,
             "reports": {"keyboard": self.keyboard_reports, "mouse": self.mouse_reports},

@@ -27,6 +27,14 @@ class TargetBackend(Protocol):
         """Register who receives the host's keyboard output (LED) reports."""
         ...
 
+    def present_edid(self, edid: bytes | None) -> None:
+        """Show the target this EDID (None: no monitor, hot-plug deasserted)."""
+        ...
+
+    def screen(self) -> bytes | None:
+        """The current frame as PNG, or None when this backend has no screen."""
+        ...
+
     def view(self) -> dict[str, Any]:
         """What the target has received, for ``GET /ports/{id}/target``."""
         ...

@@ -1,0 +1,239 @@
+"""Per-port EDIDs (SPEC §6): what each port presents, and whether the console can show it.
+
+Every port always presents an EDID. Its default is the console monitor's: learned from
+the DRM sysfs tree when a monitor is connected, else the ``1080p60`` preset. A port may
+override it with a preset or a blob. A port's EDID advertises that port's audio
+capability: a learned EDID whose audio support differs is rebuilt from the monitor's
+preferred mode, name and the port's audio. Each target drives the preferred mode of the
+EDID it is shown; when the console monitor can't show that mode the port carries a
+"black screen risk" warning with the modes it could use instead.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kvmswitchd.config import PortConfig
+from kvmswitchd.errors import InputError
+from video import (
+    DEFAULT_PRESET,
+    PRESETS,
+    Audio,
+    DigitalInterface,
+    EdidError,
+    EdidInfo,
+    Mode,
+    build_edid,
+    learn_console_edid,
+    monitor_can_show,
+    parse_blob,
+    parse_edid,
+    preferred_mode,
+    read_connectors,
+    suggest_modes,
+)
+
+INTERFACES = {
+    "hdmi": DigitalInterface.HDMI_A,
+    "dp": DigitalInterface.DISPLAYPORT,
+    "dvi": DigitalInterface.DVI,
+    "vga": DigitalInterface.UNDEFINED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A port's own EDID: a preset name, or a validated blob."""
+
+    preset: str | None = None
+    blob: bytes | None = None
+
+    def to_json(self) -> dict[str, str]:
+        if self.preset is not None:
+            return {"preset": self.preset}
+        return {"hex": (self.blob or b"").hex()}
+
+    @classmethod
+    def parse(cls, data: object) -> Override:
+        """From ``{"preset": name}``, ``{"hex": ...}``, ``{"base64": ...}`` or a config string."""
+        if isinstance(data, str):
+            if data in PRESETS:
+                return cls(preset=data)
+            return cls(blob=parse_blob(data))
+        if not isinstance(data, dict) or len(data) != 1:
+            raise InputError('EDID must be {"preset": name}, {"hex": "..."} or {"base64": "..."}')
+        ((kind, value),) = data.items()
+        if not isinstance(value, str):
+            raise InputError(f"EDID {kind} must be a string")
+        if kind == "preset":
+            if value not in PRESETS:
+                raise InputError(f"unknown EDID preset {value!r}; presets: {', '.join(PRESETS)}")
+            return cls(preset=value)
+        if kind == "hex":
+            return cls(blob=parse_blob(value))
+        if kind == "base64":
+            try:
+                raw = base64.b64decode(value, validate=True)
+            except ValueError:
+                raise InputError("EDID base64 is not valid base64") from None
+            return cls(blob=parse_blob(raw))
+        raise InputError(f"unknown EDID field {kind!r}: use preset, hex or base64")
+
+
+@dataclass(frozen=True, slots=True)
+class PortVideo:
+    """What one port presents and drives."""
+
+    edid: bytes
+    source: str  # "console", "console-rebuilt", "preset", "blob"
+    mode: Mode
+    warning: str | None
+    alternatives: tuple[Mode, ...]
+
+
+class EdidBook:
+    def __init__(self, ports: dict[int, PortConfig], drm_root: Path | None) -> None:
+        self._ports = ports
+        self.drm_root = drm_root
+        self.console_edid = build_edid(DEFAULT_PRESET, name="KVM console")
+        self.console_source = f"preset {DEFAULT_PRESET} (no monitor learned)"
+        self.learn_notes: list[str] = []
+        self.overrides: dict[int, Override] = {}
+        self.idle_monitor: dict[int, bool] = dict.fromkeys(ports, True)
+        self._cache: dict[int, PortVideo] = {}
+
+    # -- the console monitor -------------------------------------------------------------
+
+    def learn(self) -> None:
+        """Learn the console monitor's EDID from the DRM tree; keep the preset if none."""
+        self.learn_notes = []
+        if self.drm_root is not None:
+            learned = learn_console_edid(self.drm_root)
+            if learned is not None:
+                self.console_edid = learned.blob
+                self.console_source = f"learned from {learned.connector}"
+            else:
+                self.learn_notes = [
+                    f"{r.connector}: {r.reason}" for r in read_connectors(self.drm_root) if r.reason
+                ]
+        self._cache.clear()
+
+    @property
+    def console_info(self) -> EdidInfo:
+        return parse_edid(self.console_edid)
+
+    # -- per port ------------------------------------------------------------------------
+
+    def set_override(self, unit: int, override: Override | None) -> None:
+        if override is None:
+            self.overrides.pop(unit, None)
+        else:
+            self.overrides[unit] = override
+        self._cache.pop(unit, None)
+
+    def video(self, unit: int) -> PortVideo:
+        cached = self._cache.get(unit)
+        if cached is None:
+            cached = self._cache[unit] = self._compute(unit)
+        return cached
+
+    def _compute(self, unit: int) -> PortVideo:
+        config = self._ports[unit]
+        override = self.overrides.get(unit)
+        audio = Audio(config.audio)
+        interface = INTERFACES[config.video]
+        if override is not None and override.preset is not None:
+            edid = build_edid(override.preset, audio=audio, digital_interface=interface)
+            source = "preset"
+        elif override is not None and override.blob is not None:
+            edid, source = override.blob, "blob"
+        else:
+            edid, source = self._console_for(audio, interface)
+        mode = preferred_mode(edid)
+        console = self.console_info
+        warning: str | None = None
+        alternatives: tuple[Mode, ...] = ()
+        if not monitor_can_show(console, mode):
+            alternatives = suggest_modes(console, edid)
+            could = ", ".join(str(m) for m in alternatives[:4]) or "none of its modes"
+            warning = (
+                f"black screen risk: port {unit} drives {mode}, which the console monitor "
+                f"can't show; it could use {could}"
+            )
+        return PortVideo(edid, source, mode, warning, alternatives)
+
+    def _console_for(self, audio: Audio, interface: DigitalInterface) -> tuple[bytes, str]:
+        info = self.console_info
+        has_audio = bool(info.cta is not None and info.cta.basic_audio)
+        if has_audio == (audio is not Audio.NONE):
+            return self.console_edid, "console"
+        try:
+            mode = preferred_mode(info)
+            name = (info.name or "KVM console")[:13]
+            return build_edid(mode, name=name, audio=audio, digital_interface=interface), (
+                "console-rebuilt"
+            )
+        except (InputError, EdidError):
+            return self.console_edid, "console"
+
+    def view(self, unit: int, *, video_focus: bool) -> dict[str, Any]:
+        video = self.video(unit)
+        override = self.overrides.get(unit)
+        return {
+            "source": video.source,
+            "override": override.to_json() if override else None,
+            "mode": str(video.mode),
+            "idle_monitor": self.idle_monitor.get(unit, True),
+            "present": video_focus or self.idle_monitor.get(unit, True),
+            "warning": video.warning,
+            "alternatives": [str(m) for m in video.alternatives],
+        }
+
+    def detail(self, unit: int, *, video_focus: bool) -> dict[str, Any]:
+        """The decoded EDID for ``?format=json``."""
+        video = self.video(unit)
+        info = parse_edid(video.edid)
+        return dict(
+            self.view(unit, video_focus=video_focus),
+            hex=video.edid.hex(),
+            manufacturer=info.manufacturer,
+            product=info.product,
+            name=info.name,
+            serial=info.serial_text or info.serial,
+            version=info.version,
+            preferred=str(info.preferred) if info.preferred else None,
+            audio=bool(info.cta is not None and info.cta.basic_audio),
+            extensions=info.extensions,
+        )
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "overrides": {str(u): o.to_json() for u, o in self.overrides.items()},
+            "idle_monitor": {str(u): v for u, v in self.idle_monitor.items() if not v},
+        }
+
+    def restore(self, saved: object) -> list[str]:
+        """Load saved overrides; returns problems with entries that were skipped."""
+        problems: list[str] = []
+        if not isinstance(saved, dict):
+            return problems
+        overrides = saved.get("overrides", {})
+        if isinstance(overrides, dict):
+            for key, value in overrides.items():
+                if not (isinstance(key, str) and key.isdigit() and int(key) in self._ports):
+                    continue
+                try:
+                    self.set_override(int(key), Override.parse(value))
+                except InputError as exc:
+                    problems.append(f"saved EDID of port {key} skipped: {exc}")
+        idle = saved.get("idle_monitor", {})
+        if isinstance(idle, dict):
+            for key, value in idle.items():
+                if isinstance(key, str) and key.isdigit() and int(key) in self._ports:
+                    self.idle_monitor[int(key)] = bool(value)
+        return problems
