@@ -49,6 +49,10 @@ class HttpConfig:
     listen_host: str = "127.0.0.1"
     listen_port: int = 8080
     max_body: int = 1 << 20
+    auth: bool = True
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    allowed_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,15 @@ def _choice(
     if value not in options:
         raise ConfigError(f"{path}.{key}", f"expected one of {', '.join(options)}, got {value!r}")
     return str(value)
+
+
+def _path(table: Mapping[str, Any], key: str, path: str) -> Path | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{path}.{key}", "expected a file path string")
+    return Path(value).expanduser()
 
 
 def parse_listen(value: object, path: str) -> tuple[str, int]:
@@ -249,9 +262,27 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
     ports = _int(switch, "ports", "switch", 4, MIN_PORTS, MAX_PORTS)
 
     http = _table(doc.get("http", {}), "http")
-    _check_keys(http, "http", {"listen", "max_body"})
+    _check_keys(
+        http, "http", {"listen", "max_body", "auth", "tls_cert", "tls_key", "allowed_origins"}
+    )
     host, port = parse_listen(http.get("listen", "127.0.0.1:8080"), "http.listen")
-    http_config = HttpConfig(host, port, _int(http, "max_body", "http", 1 << 20, 1024, 1 << 30))
+    tls = [_path(http, key, "http") for key in ("tls_cert", "tls_key")]
+    if (tls[0] is None) != (tls[1] is None):
+        raise ConfigError("http.tls_key", "expected both tls_cert and tls_key, or neither")
+    origins = http.get("allowed_origins", [])
+    if not isinstance(origins, list) or not all(
+        isinstance(o, str) and o.startswith(("http://", "https://")) for o in origins
+    ):
+        raise ConfigError("http.allowed_origins", 'expected a list like ["https://kvm.example"]')
+    http_config = HttpConfig(
+        host,
+        port,
+        _int(http, "max_body", "http", 1 << 20, 1024, 1 << 30),
+        auth=_bool(http, "auth", "http", True),
+        tls_cert=tls[0],
+        tls_key=tls[1],
+        allowed_origins=tuple(origins),
+    )
 
     state = _table(doc.get("state", {}), "state")
     _check_keys(state, "state", {"dir"})

@@ -10,6 +10,7 @@ import asyncio
 import ipaddress
 import logging
 import os
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -25,8 +26,11 @@ from kvmswitchd.console.sources import ConsoleSource, build_sources
 from kvmswitchd.core.hotkeys import HotkeyDetector
 from kvmswitchd.core.ports import Channel, PortId
 from kvmswitchd.core.switch import SwitchCore
+from kvmswitchd.accounts import Accounts
+from kvmswitchd.core.commands import Command, Origin
+from kvmswitchd.core.permissions import command_permission
 from kvmswitchd.edids import EdidBook, Override
-from kvmswitchd.errors import ConfigError
+from kvmswitchd.errors import ConfigError, StateFileError
 from kvmswitchd.journal import Journal
 from kvmswitchd.port import Port
 from kvmswitchd.router import Router
@@ -162,14 +166,16 @@ class Daemon:
         self._saver: StateSaver | None = None
         self._sources: list[ConsoleSource] = []
         self._serial: list[SerialEndpoint] = []
+        self.accounts: Accounts | None = None
+        self.setup_token: str | None = None
 
     def check(self) -> None:
         """Refuse configurations this build can't run safely (before opening anything)."""
-        if not is_loopback(self.config.http.listen_host):
+        http = self.config.http
+        if not http.auth and not is_loopback(http.listen_host):
             raise ConfigError(
-                "http.listen",
-                f"{self.config.http.listen_host} is not a loopback address; the API has no "
-                "authentication yet, so it listens on loopback only (127.0.0.1 or ::1)",
+                "http.auth",
+                f"auth = false is allowed on a loopback address only, not {http.listen_host}",
             )
 
     async def start(self) -> Switchboard:
@@ -192,6 +198,7 @@ class Daemon:
         if statefile.problem:
             self.startup_problems.append(statefile.problem)
             board.journal.record("state_reset", "system", (), None, {"problem": statefile.problem})
+        self._start_accounts(board)
         self._start_console(board)
         await self._start_serial(board)
         await self._start_http(board)
@@ -199,6 +206,28 @@ class Daemon:
             "startup", "system", (), None, {"ports": self.config.ports, "http": self.http_url}
         )
         return board
+
+    def _start_accounts(self, board: Switchboard) -> None:
+        if not self.config.http.auth:
+            return
+        accounts = Accounts(self.state_dir, board.journal.record)
+        try:
+            accounts.load()
+        except StateFileError as exc:
+            raise ConfigError("state", str(exc)) from None
+        self.accounts = accounts
+        self.setup_token = accounts.setup_token()
+
+        async def authenticate(user: str, password: str, origin: Origin) -> str | None:
+            # the serial channel journals its own login/login_failed reports
+            return await accounts.authenticate_password(user, password, origin, record=False)
+
+        def check_command(command: Command, origin: Origin) -> None:
+            permission, port = command_permission(command)
+            accounts.check(origin.user or "", permission, port, origin)
+
+        board.authenticator = authenticate
+        board.check_command = check_command
 
     async def _start_serial(self, board: Switchboard) -> None:
         specs = self.config.serial
@@ -268,18 +297,44 @@ class Daemon:
     async def _start_http(self, board: Switchboard) -> None:
         from web.app import create_app
 
-        app = create_app(board, max_body=self.config.http.max_body)
+        http = self.config.http
+
+        def km_focus() -> str:
+            return str(board.core.focus_of(Channel.KM))
+
+        app = create_app(
+            board,
+            max_body=http.max_body,
+            accounts=self.accounts,
+            km_focus=km_focus,
+            allowed_origins=frozenset(http.allowed_origins),
+        )
+        ssl_context = None
+        if http.tls_cert is not None and http.tls_key is not None:
+            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            try:
+                ssl_context.load_cert_chain(http.tls_cert, http.tls_key)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError("http.tls_cert", f"cannot load the certificate/key: {exc}") from None
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.http.listen_host, self.config.http.listen_port)
+        site = web.TCPSite(self._runner, http.listen_host, http.listen_port, ssl_context=ssl_context)
         await site.start()
         host, port = self._runner.addresses[0][:2]
         shown = f"[{host}]" if ":" in host else host
-        self.http_url = f"http://{shown}:{port}"
+        scheme = "https" if ssl_context is not None else "http"
+        self.http_url = f"{scheme}://{shown}:{port}"
 
     def banner(self) -> list[str]:
         """Lines printed at start: where each control channel can be reached."""
         lines = []
+        if self.accounts is None:
+            lines.append("authentication is OFF ([http] auth = false): loopback clients only")
+        elif self.setup_token is not None:
+            lines.append(
+                f"first start: create the admin account at {self.http_url}/ with the one-time "
+                f"setup token {self.setup_token} (also in {self.accounts.setup_path})"
+            )
         for endpoint in self._serial:
             spec = endpoint.spec
             where = endpoint.path or endpoint.device or spec.endpoint
@@ -316,6 +371,8 @@ class Daemon:
                 await port.target.stop()
             if self._saver is not None:
                 await self._saver.flush()
+            if self.accounts is not None:
+                await self.accounts.flush()
             board.journal.record("shutdown", "system")
             board.journal.close()
             self.board = None

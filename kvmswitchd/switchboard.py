@@ -82,6 +82,8 @@ class Switchboard:
         self.extra_state: dict[str, Callable[[], Any]] = {}
         self.on_console_leds: Callable[[Leds], None] | None = None
         self.authenticator: Callable[[str, str, Origin], Any] | None = None
+        # raises AuthError/PermissionDenied when origin.user may not run the command
+        self.check_command: Callable[[Command, Origin], None] | None = None
         self._monotonic = monotonic
         self._listeners: list[Listener] = []
         self.on_dirty: Callable[[], None] = lambda: None  # the daemon saves state (debounced)
@@ -138,7 +140,7 @@ class Switchboard:
         if moves:
             self._log_switch(moves, origin, force)
         self._state_changed()
-        return Outcome(True, message="switched" if moves else "renamed", status=self.status_view())
+        return Outcome(True, message=switch_message(moves), status=self.status_view())
 
     def _log_switch(self, moves: list[FocusMoved], origin: Origin, force: bool) -> None:
         targets = sorted({str(m.to) for m in moves})
@@ -235,6 +237,11 @@ class Switchboard:
     # -- the command bus -------------------------------------------------------------------
 
     async def execute(self, command: Command, origin: Origin) -> Outcome:
+        if self.check_command is not None and origin.user is not None:
+            try:
+                self.check_command(command, origin)
+            except KvmError as exc:
+                return Outcome(False, message=str(exc), error=exc.code)
         return self.run(command, origin)
 
     def run(self, command: Command, origin: Origin) -> Outcome:
@@ -471,6 +478,16 @@ class Switchboard:
         if self._scan_timer is not None:
             self._scan_timer.cancel()
             self._scan_timer = None
+
+
+def switch_message(moves: Sequence[FocusMoved]) -> str:
+    """``switched to 3``, or ``switched video,audio to 2`` for a subset."""
+    if not moves:
+        return "renamed"
+    targets = sorted({str(m.to) for m in moves})
+    channels = [m.channel.value for m in moves]
+    what = "" if len(channels) == len(Channel) else " " + ",".join(channels)
+    return f"switched{what} to {', '.join(targets)}"
 
 
 def describe(entry: LogEntry) -> str:

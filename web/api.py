@@ -9,6 +9,7 @@ from aiohttp import web
 
 from kvmswitchd.core.commands import Origin, Outcome, Rename, SetScan, Source, Step, SwitchTo
 from kvmswitchd.errors import InputError
+from web.auth import origin_user
 from web.errors import error_response, status_for_code
 from web.service import KvmService
 
@@ -23,8 +24,7 @@ def service_of(request: web.Request) -> KvmService:
 
 
 def origin_of(request: web.Request) -> Origin:
-    peer = request.remote or ""
-    return Origin(Source.HTTP, detail=peer)
+    return Origin(Source.HTTP, detail=request.remote or "", user=origin_user(request))
 
 
 async def read_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from web import api, openapi, ws
+from kvmswitchd.accounts import Accounts
+from web import api, auth, metrics, openapi, ws
 from web.errors import error_middleware
 from web.service import KvmService
+
+# /metrics answers loopback clients without a login (the handler checks who may see it).
+METRICS_PUBLIC = frozenset({("GET", "/metrics")})
 
 STATIC = Path(__file__).parent / "static"
 
@@ -20,12 +26,38 @@ async def index(_request: web.Request) -> web.StreamResponse:
     return web.FileResponse(page)
 
 
-def create_app(service: KvmService, *, max_body: int = 1 << 20) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=max_body)
+def create_app(
+    service: KvmService,
+    *,
+    max_body: int = 1 << 20,
+    accounts: Accounts | None = None,
+    km_focus: Callable[[], str | None] | None = None,
+    allowed_origins: frozenset[str] = frozenset(),
+) -> web.Application:
+    """The app; with ``accounts`` every route but the public ones needs a login (SPEC §9).
+
+    Without accounts (``[http] auth = false``, loopback only) everything is open.
+    """
+    middlewares: list[Middleware] = [error_middleware]
+    if accounts is not None:
+        middlewares.append(
+            auth.auth_middleware(
+                accounts,
+                km_focus=km_focus,
+                public=auth.PUBLIC | METRICS_PUBLIC,
+                allowed_origins=allowed_origins,
+            )
+        )
+    app = web.Application(middlewares=middlewares, client_max_size=max_body)
+    if accounts is not None:
+        app[auth.ACCOUNTS] = accounts
+        app.add_routes(auth.routes)
+        app[ws.AUTHORIZE] = auth.ws_authorizer(km_focus)
     app[api.SERVICE] = service
     app.add_routes(api.routes)
     app.add_routes(openapi.routes)
     ws.setup(app)
+    metrics.setup(app, service)
     app.router.add_get("/", index)
     if STATIC.is_dir():
         app.router.add_static("/static/", STATIC)

@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from kvmswitchd.errors import PermissionDenied
+from web.auth import USER
 from web.service import KvmService
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -77,7 +78,7 @@ def _loopback(remote: str | None) -> bool:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    if not _loopback(request.remote) and request.get("user") is None:
+    if not _loopback(request.remote) and request.get(USER) is None:
         raise PermissionDenied("metrics are served to loopback clients or signed-in users only")
     body = generate_latest(request.app[REGISTRY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

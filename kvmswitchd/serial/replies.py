@@ -62,11 +62,8 @@ def log_lines(log: tuple[LogLine, ...]) -> list[str]:
 
 
 def reason_of(outcome: Outcome) -> str:
-    """``error`` and ``message`` of a refusal, joined, de-duplicated, made printable."""
-    parts = [p for p in (outcome.error, outcome.message) if p]
-    if len(parts) == 2 and parts[0] == parts[1]:
-        parts.pop()
-    return quote(": ".join(parts) or "failed", MAX_REASON)
+    """The human reason of a refusal (``message``; the error code when there is none)."""
+    return quote(outcome.message or outcome.error or "failed", MAX_REASON)
 
 
 def status_reply(outcome: Outcome) -> list[str]:

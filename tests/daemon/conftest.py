@@ -38,8 +38,13 @@ class Running:
 
 
 def make_config(doc: dict[str, Any] | None = None) -> Config:
-    config = parse_config(doc or {})
-    return replace(config, http=HttpConfig("127.0.0.1", 0), serial=())
+    """Test config: an ephemeral port, no serial endpoints, and auth off (loopback) unless
+    the test's document turns it on with ``{"http": {"auth": True}}``."""
+    doc = dict(doc or {})
+    doc["http"] = {"auth": False, **doc.get("http", {})}
+    config = parse_config(doc)
+    http = replace(config.http, listen_host="127.0.0.1", listen_port=0)
+    return replace(config, http=http, serial=config.serial if "serial" in doc else ())
 
 
 async def start(state_dir: Path, doc: dict[str, Any] | None = None) -> tuple[Daemon, Switchboard]:

@@ -107,7 +107,16 @@ def test_check_config_accepts_a_good_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_a_non_loopback_listen_is_refused_until_auth_exists(tmp_path: Path) -> None:
-    result = run_cli("--listen", "0.0.0.0:8080", "--state-dir", str(tmp_path))
+def test_auth_off_is_refused_on_a_non_loopback_address(tmp_path: Path) -> None:
+    config = tmp_path / "kvm.toml"
+    config.write_text('[http]\nauth = false\nlisten = "0.0.0.0:8080"\n')
+    result = run_cli("--config", str(config), "--state-dir", str(tmp_path))
     assert result.returncode == 2
+    assert "http.auth" in result.stderr
     assert "loopback" in result.stderr
+
+
+def test_tls_needs_both_certificate_and_key() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"http": {"tls_cert": "/x.pem"}})
+    assert info.value.path == "http.tls_key"

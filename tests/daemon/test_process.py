@@ -14,6 +14,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from kvmswitchd.accounts import SETUP_FILE
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -57,8 +59,15 @@ async def test_the_readme_run_command_serves_health_and_stops_cleanly_on_sigterm
     )
     try:
         await wait_healthy(f"http://127.0.0.1:{port}", proc)
-        async with aiohttp.ClientSession() as http:
-            async with http.post(f"http://127.0.0.1:{port}/api/v1/switch", json={"port": "3"}) as r:
+        token = (tmp_path / SETUP_FILE).read_text().strip()
+        api = f"http://127.0.0.1:{port}/api/v1"
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.post(api + "/switch", json={"port": "3"}) as r:
+                assert r.status == 401  # no default password: nothing works before setup
+            body = {"token": token, "name": "admin", "password": "correct horse battery"}
+            async with http.post(api + "/auth/setup", json=body) as r:
+                assert r.status in (200, 201), await r.text()
+            async with http.post(api + "/switch", json={"port": "3"}) as r:
                 assert r.status == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
@@ -68,6 +77,10 @@ async def test_the_readme_run_command_serves_health_and_stops_cleanly_on_sigterm
             proc.wait()
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["focus"]["km"] == "3"
+    assert not (tmp_path / SETUP_FILE).exists()  # the one-time token is gone
+    assert proc.stdout is not None
+    banner = proc.stdout.read().decode()
+    assert f"setup token {token}" in banner
     log = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert log[-1]["kind"] == "shutdown"
 
@@ -101,10 +114,14 @@ async def test_sigkill_during_a_burst_of_switches_never_leaves_a_corrupt_state(
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    config = tmp_path / "kvm.toml"
+    config.write_text("[http]\nauth = false\n")
     args = [
         sys.executable,
         "-m",
         "kvmswitchd",
+        "--config",
+        str(config),
         "--ports",
         "8",
         "--listen",
@@ -118,6 +135,7 @@ async def test_sigkill_during_a_burst_of_switches_never_leaves_a_corrupt_state(
             await wait_healthy(url, proc)
             async with aiohttp.ClientSession() as http:
                 state = await (await http.get(url + "/api/v1/state")).json()
+                assert "focus" in state, state
                 if round_:
                     assert state["focus"]["km"] in {str(p) for p in range(1, 9)}
 

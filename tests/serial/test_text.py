@@ -67,7 +67,7 @@ def test_unknown_channel_is_an_error_without_a_switch() -> None:
 
 def test_refused_switch_ends_in_err_with_the_reason() -> None:
     d = text_driver()
-    assert d.feed(b"port 9\r") == b"ERR unknown_port: no port 9\r\n"
+    assert d.feed(b"port 9\r") == b"ERR no port 9\r\n"
 
 
 def test_status_lists_ports_focus_and_scan() -> None:

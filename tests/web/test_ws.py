@@ -1,0 +1,327 @@
+"""The websocket against a fake service: message shapes, limits, Origin, permissions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kvmswitchd.core.commands import Origin, Source, SwitchTo
+from kvmswitchd.errors import PermissionDenied
+from tests.web.conftest import FakeService, closed, receive, serve
+from web import ws
+
+WS = "/api/v1/ws"
+Client = TestClient[Any, Any]
+
+
+async def test_full_state_is_the_first_message_on_connect(
+    client: Client, service: FakeService
+) -> None:
+    async with client.ws_connect(WS) as sock:
+        assert await receive(sock) == {"type": "state", "state": service.state()}
+
+
+async def test_state_changes_and_log_entries_are_forwarded_in_order(
+    client: Client, service: FakeService
+) -> None:
+    async with client.ws_connect(WS) as sock:
+        await receive(sock)
+        entry = {"seq": 7, "kind": "switch", "source": "serial", "ports": ["2"], "detail": {}}
+        service.emit({"type": "log", "entry": entry})
+        await service.execute(SwitchTo("3"), service_origin())
+        assert await receive(sock) == {"type": "log", "entry": entry}
+        update = await receive(sock)
+        assert update["type"] == "state"
+        assert update["state"]["focus"]["km"] == "3"
+
+
+def service_origin() -> Origin:
+    return Origin(Source.SERIAL, "test")
+
+
+async def test_every_client_gets_every_broadcast(client: Client, service: FakeService) -> None:
+    async with client.ws_connect(WS) as one, client.ws_connect(WS) as two:
+        await receive(one)
+        await receive(two)
+        assert ws.client_count(client.app) == 2
+        service.emit({"type": "log", "entry": {"seq": 1}})
+        assert (await receive(one))["entry"] == {"seq": 1}
+        assert (await receive(two))["entry"] == {"seq": 1}
+    assert service.listeners == []  # the last client gone, the hub unsubscribes
+
+
+async def test_input_is_typed_into_the_service_and_acked_with_the_id(
+    client: Client, service: FakeService
+) -> None:
+    events = [{"type": "EV_KEY", "code": "KEY_A", "value": 1}]
+    async with client.ws_connect(WS) as sock:
+        await receive(sock)
+        await sock.send_json({"type": "input", "text": "hi", "events": events, "id": 5})
+        assert await receive(sock) == {"type": "ack", "id": 5, "port": "1", "inputs": 3}
+    text, sent, origin = service.typed[0]
+    assert (text, sent) == ("hi", events)
+    assert origin.source is Source.HTTP
+    assert origin.detail.startswith("ws ")
+
+
+async def test_input_without_an_id_gets_no_reply(client: Client, service: FakeService) -> None:
+    async with client.ws_connect(WS) as sock:
+        await receive(sock)
+        await sock.send_json({"type": "input", "text": "a"})
+        await sock.send_json({"type": "ping", "id": "p"})
+        assert await receive(sock) == {"type": "pong", "id": "p"}
+    assert [t for t, _, _ in service.typed] == ["a"]
+
+
+async def test_switch_message_runs_a_switch_and_an_unknown_port_is_an_error(
+    client: Client, service: FakeService
+) -> None:
+    async with client.ws_connect(WS) as sock:
+        await receive(sock)
+        await sock.send_json({"type": "switch", "port": "2", "channels": ["video"], "id": 1})
+        assert (await receive(sock))["state"]["focus"]["video"] == "2"
+        assert await receive(sock) == {"type": "ack", "id": 1, "message": "switched"}
+        await sock.send_json({"type": "switch", "port": "9", "id": 2})
+        reply = await receive(sock)
+        assert reply == {"type": "error", "error": "unknown_port", "message": "no port 9", "id": 2}
+    command, _ = service.executed[0]
+    assert command == SwitchTo("2", ("video",), False)
+
+
+BAD_MESSAGES: list[tuple[str | bytes, str]] = [
+    ("{not json", "malformed JSON"),
+    ("[1, 2]", "JSON object"),
+    ('"ping"', "JSON object"),
+    ("{}", "type is required"),
+    ('{"type": 5}', "type is required"),
+    ('{"type": "dance"}', "unknown message type"),
+    ('{"type": "input"}', "text and/or events"),
+    ('{"type": "input", "text": 5}', "text must be a string"),
+    ('{"type": "input", "events": "KEY_A"}', "events must be a list"),
+    ('{"type": "input", "events": [1]}', "events must be a list"),
+    ('{"type": "input", "text": "a", "colour": "red"}', "unknown field 'colour'"),
+    ('{"type": "switch"}', "port is required"),
+    ('{"type": "switch", "port": true}', "port is required"),
+    ('{"type": "switch", "port": "2", "channels": "km"}', "channels must be a list"),
+    ('{"type": "switch", "port": "2", "force": "yes"}', "force must be true or false"),
+    ('{"type": "ping", "id": [1]}', "id must be a string or an integer"),
+    ('{"type": "ping", "id": "' + "x" * 65 + '"}', "id is longer"),
+    (b"\x00\x01", "JSON text messages"),
+]
+
+
+async def test_bad_messages_get_error_replies_and_the_socket_stays_open(
+    client: Client, service: FakeService
+) -> None:
+    async with client.ws_connect(WS) as sock:
+        await receive(sock)
+        for data, expected in BAD_MESSAGES:
+            if isinstance(data, bytes):
+                await sock.send_bytes(data)
+            else:
+                await sock.send_str(data)
+            reply = await receive(sock)
+            assert reply["type"] == "error", data
+            assert reply["error"] == "bad_request", data
+            assert expected in reply["message"], (data, reply)
+        await sock.send_json({"type": "ping", "id": 1})
+        assert await receive(sock) == {"type": "pong", "id": 1}
+    assert service.typed == []
+    assert service.executed == []
+
+
+async def test_a_failing_service_is_an_internal_error_reply_not_a_disconnect(
+    client: Client,
+) -> None:
+    async with client.ws_connect(WS) as sock:
+        await receive(sock)
+        await sock.send_json({"type": "input", "text": "boom", "id": 3})
+        reply = await receive(sock)
+        assert (reply["error"], reply["id"]) == ("internal_error", 3)
+        await sock.send_json({"type": "ping"})
+        assert await receive(sock) == {"type": "pong"}
+
+
+async def test_an_oversized_message_closes_the_socket_with_1009(service: FakeService) -> None:
+    async with serve(service, limits=ws.Limits(max_message=1024)) as client:
+        async with client.ws_connect(WS) as sock:
+            await receive(sock)
+            await sock.send_json({"type": "input", "text": "x" * 2000})
+            msg = await closed(sock)
+            assert sock.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG, msg
+    assert service.typed == []
+
+
+async def test_a_client_that_falls_behind_is_closed_with_a_reason(service: FakeService) -> None:
+    async with serve(service, limits=ws.Limits(queue_size=4)) as client:
+        async with client.ws_connect(WS) as sock:
+            await receive(sock)
+            for n in range(10):  # no await in between: the pump can't drain the queue
+                service.emit({"type": "log", "entry": {"seq": n}})
+            msg = await closed(sock)
+            assert sock.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
+            assert "too slow" in (msg.extra or "")
+    assert service.listeners == []
+
+
+async def test_flooding_gets_one_error_then_silence_then_a_close(service: FakeService) -> None:
+    limits = ws.Limits(rate=0.0, burst=3, strikes=4)
+    async with serve(service, limits=limits) as client:
+        async with client.ws_connect(WS) as sock:
+            await receive(sock)
+            for n in range(20):  # the 7th is the 4th refusal in a row: close; the rest ignored
+                await sock.send_json({"type": "ping", "id": n})
+            assert [(await receive(sock))["type"] for _ in range(4)] == [
+                "pong",
+                "pong",
+                "pong",
+                "error",
+            ]
+            msg = await closed(sock)
+            assert sock.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
+            assert "rate limit" in (msg.extra or "")
+
+
+def test_throttle_refills_over_time_and_forgives_after_an_accepted_message() -> None:
+    throttle = ws.Throttle(rate=10.0, burst=2.0, strikes=3, now=0.0)
+    assert throttle.check(0.0) is ws.Verdict.ACCEPT
+    assert throttle.check(0.0) is ws.Verdict.ACCEPT
+    assert throttle.check(0.0) is ws.Verdict.WARN
+    assert throttle.check(0.01) is ws.Verdict.DROP
+    assert throttle.check(0.1) is ws.Verdict.ACCEPT  # one token back after 0.1 s at 10/s
+    assert throttle.check(0.1) is ws.Verdict.WARN  # a fresh run of refusals warns again
+    assert throttle.check(0.1) is ws.Verdict.DROP
+    assert throttle.check(0.1) is ws.Verdict.CLOSE
+    assert throttle.check(100.0) is ws.Verdict.ACCEPT  # never more than the burst
+    assert throttle.check(100.0) is ws.Verdict.ACCEPT
+    assert throttle.check(100.0) is ws.Verdict.WARN
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), max_size=50))
+def test_throttle_never_accepts_more_than_burst_plus_refill(times: list[float]) -> None:
+    times.sort()
+    throttle = ws.Throttle(rate=2.0, burst=3.0, strikes=1000, now=0.0)
+    accepted = sum(throttle.check(t) is ws.Verdict.ACCEPT for t in times)
+    assert accepted <= 3 + 2.0 * (times[-1] if times else 0.0)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "scheme", "allowed"),
+    [
+        (None, "127.0.0.1:8080", "http", True),
+        ("http://127.0.0.1:8080", "127.0.0.1:8080", "http", True),
+        ("http://KVM.example:8080", "kvm.example:8080", "http", True),
+        ("http://kvm.example", "kvm.example", "http", True),
+        ("http://kvm.example:80", "kvm.example", "http", True),
+        ("https://kvm.example", "kvm.example", "https", True),
+        ("http://[::1]:8080", "[::1]:8080", "http", True),
+        ("http://evil.example:8080", "127.0.0.1:8080", "http", False),
+        ("http://127.0.0.1:9090", "127.0.0.1:8080", "http", False),
+        ("http://localhost:8080", "127.0.0.1:8080", "http", False),
+        ("https://kvm.example", "kvm.example", "http", False),
+        ("null", "127.0.0.1:8080", "http", False),
+        ("", "127.0.0.1:8080", "http", False),
+        ("file://", "127.0.0.1:8080", "http", False),
+        ("http://127.0.0.1:99999", "127.0.0.1:8080", "http", False),
+        ("http://127.0.0.1:8080", None, "http", False),
+    ],
+)
+def test_same_origin_allows_absent_or_same_host_and_port_only(
+    origin: str | None, host: str | None, scheme: str, allowed: bool
+) -> None:
+    assert ws.same_origin(origin, host, scheme) is allowed
+
+
+async def test_a_cross_site_origin_is_refused_with_403_before_the_upgrade(
+    client: Client, service: FakeService
+) -> None:
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await client.ws_connect(WS, headers={"Origin": "http://evil.example"})
+    assert caught.value.status == 403
+    assert service.listeners == []
+    async with client.get(WS, headers={"Origin": "http://evil.example"}) as resp:
+        assert resp.status == 403
+        body = await resp.json()
+        assert body["error"] == "forbidden"
+        assert "cross-site" in body["message"]
+
+
+async def test_a_same_site_origin_is_accepted(client: Client) -> None:
+    host = f"{client.host}:{client.port}"
+    async with client.ws_connect(WS, headers={"Origin": f"http://{host}"}) as sock:
+        assert (await receive(sock))["type"] == "state"
+
+
+async def test_a_plain_get_is_a_400_json_error(client: Client) -> None:
+    async with client.get(WS) as resp:
+        assert resp.status == 400
+        assert "websocket" in (await resp.json())["message"]
+
+
+async def test_the_authorize_hook_can_refuse_messages_and_connections(
+    service: FakeService,
+) -> None:
+    seen: list[str] = []
+
+    def authorize(request: Any, message: Mapping[str, Any]) -> None:
+        seen.append(message["type"])
+        if message["type"] == "switch" or request.headers.get("X-Nobody"):
+            raise PermissionDenied("not allowed to switch")
+
+    async with serve(service, authorize=authorize) as client:
+        async with client.ws_connect(WS) as sock:
+            await receive(sock)
+            await sock.send_json({"type": "switch", "port": "2", "id": 1})
+            reply = await receive(sock)
+            assert (reply["error"], reply["id"]) == ("forbidden", 1)
+            await sock.send_json({"type": "ping"})
+            assert await receive(sock) == {"type": "pong"}
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await client.ws_connect(WS, headers={"X-Nobody": "1"})
+        assert caught.value.status == 403
+    assert seen[:3] == ["connect", "switch", "ping"]
+    assert service.executed == []
+
+
+async def test_an_async_authorize_hook_is_awaited(service: FakeService) -> None:
+    async def authorize(request: Any, message: Mapping[str, Any]) -> None:
+        if message["type"] == "input":
+            raise PermissionDenied("viewer")
+
+    async with serve(service, authorize=authorize) as client:
+        async with client.ws_connect(WS) as sock:
+            await receive(sock)
+            await sock.send_json({"type": "input", "text": "a", "id": 9})
+            assert (await receive(sock))["error"] == "forbidden"
+    assert service.typed == []
+
+
+async def test_shutdown_closes_open_sockets_with_going_away(service: FakeService) -> None:
+    async with serve(service) as client:
+        sock = await client.ws_connect(WS)
+        await receive(sock)
+        service.emit({"type": "log", "entry": {"seq": 1}})
+        stopping = asyncio.ensure_future(client.server.close())
+        assert (await receive(sock))["entry"] == {"seq": 1}  # queued messages go out first
+        msg = await closed(sock)
+        assert (sock.close_code, msg.extra) == (
+            aiohttp.WSCloseCode.GOING_AWAY,
+            "server shutting down",
+        )
+        await stopping
+        await sock.close()
+
+
+async def test_messages_are_json_text_frames(client: Client) -> None:
+    async with client.ws_connect(WS) as sock:
+        msg = await sock.receive(timeout=5)
+        assert msg.type is aiohttp.WSMsgType.TEXT
+        assert json.loads(msg.data)["type"] == "state"

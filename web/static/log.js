@@ -1,0 +1,111 @@
+// The event log: loaded with filters from GET /log, then updated live from the websocket.
+
+import { api } from "./api.js";
+
+const MAX_ROWS = 500; // older rows fall off the page (the daemon keeps them)
+const SOURCES = ["hotkey", "button", "serial", "http", "scan", "system"];
+const KINDS = ["switch", "rename", "scan", "hotkey_invalid", "startup", "shutdown"];
+
+/** One line of text for an entry (the same wording as the serial `log` command). */
+export function describe(entry) {
+  const who = entry.user ? ` by ${entry.user}` : "";
+  const d = entry.detail ?? {};
+  if (entry.kind === "switch") {
+    const via = d.via ? ` (${d.via})` : "";
+    const forced = d.force ? " [forced]" : "";
+    return `switch to ${d.to} [${(d.channels ?? []).join(",")}] from ${entry.source}${via}${who}${forced}`;
+  }
+  if (entry.kind === "rename") {
+    return `port ${(entry.ports ?? []).join(",")} renamed “${d.old}” → “${d.new}”${who}`;
+  }
+  const extra = Object.entries(d).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`);
+  return `${entry.kind} from ${entry.source}${who} ${extra.join(" ")}`.trim();
+}
+
+function fillSelect(select, values, label) {
+  const current = select.value;
+  const options = [new Option(label, "")];
+  for (const value of values) options.push(new Option(value, value));
+  select.replaceChildren(...options);
+  select.value = values.includes(current) ? current : "";
+}
+
+export class EventLog {
+  constructor(els, { notify }) {
+    this.els = els;
+    this.notify = notify;
+    this.kinds = new Set(KINDS);
+    this.seen = new Set();
+    this.arrived = null;
+    fillSelect(els.kind, [...this.kinds], "all kinds");
+    fillSelect(els.source, SOURCES, "all sources");
+    for (const select of [els.kind, els.source, els.port]) {
+      select.addEventListener("change", () => this.load());
+    }
+  }
+
+  setPorts(ports) {
+    const ids = ports.map((p) => p.id);
+    if (ids.join() !== [...this.els.port.options].slice(1).map((o) => o.value).join()) {
+      fillSelect(this.els.port, ids, "all ports");
+    }
+  }
+
+  filters() {
+    return { kind: this.els.kind.value, source: this.els.source.value, port: this.els.port.value };
+  }
+
+  matches(entry) {
+    const f = this.filters();
+    return (!f.kind || entry.kind === f.kind)
+      && (!f.source || entry.source === f.source)
+      && (!f.port || (entry.ports ?? []).includes(f.port));
+  }
+
+  async load() {
+    const params = new URLSearchParams({ limit: "200" });
+    for (const [key, value] of Object.entries(this.filters())) if (value) params.set(key, value);
+    this.arrived = []; // live entries that come in while the page of old ones loads
+    try {
+      const { entries } = await api("GET", `/log?${params}`);
+      const live = this.arrived;
+      this.arrived = null;
+      this.els.list.replaceChildren();
+      this.seen.clear();
+      for (const entry of [...entries, ...live]) this.add(entry);
+    } catch (err) {
+      this.arrived = null;
+      this.notify(`event log: ${err.message}`, "error");
+    }
+  }
+
+  add(entry) {
+    if (this.arrived) {
+      this.arrived.push(entry);
+      return;
+    }
+    if (!this.kinds.has(entry.kind)) {
+      this.kinds.add(entry.kind);
+      fillSelect(this.els.kind, [...this.kinds].sort(), "all kinds");
+    }
+    if (!this.matches(entry) || this.seen.has(entry.seq)) return;
+    this.seen.add(entry.seq);
+    const row = document.createElement("li");
+    row.className = `entry kind-${entry.kind.replace(/[^a-z0-9_-]/gi, "")}`;
+    row.dataset.kind = entry.kind;
+    row.dataset.source = entry.source;
+    const time = document.createElement("time");
+    const when = new Date(entry.time * 1000);
+    time.dateTime = when.toISOString();
+    time.textContent = when.toLocaleTimeString([], { hour12: false });
+    const kind = document.createElement("span");
+    kind.className = "entry-kind";
+    kind.textContent = entry.kind;
+    const text = document.createElement("span");
+    text.className = "entry-text";
+    text.textContent = describe(entry);
+    row.append(time, kind, text);
+    this.els.list.prepend(row); // newest first
+    while (this.els.list.children.length > MAX_ROWS) this.els.list.lastElementChild.remove();
+  }
+}

@@ -1,0 +1,175 @@
+// The port grid: names, focus per channel, warnings; click to switch, inline rename.
+
+import { api } from "./api.js";
+
+export const CHANNELS = ["km", "video", "audio", "usb"];
+
+/** A warning as text, whatever shape the daemon sends (string or {message}). */
+export function warningText(warning) {
+  if (typeof warning === "string") return warning;
+  return warning?.message ?? warning?.text ?? JSON.stringify(warning);
+}
+
+/** The port now holding USB storage, when the state says storage is held. */
+function storageHolder(state) {
+  const held = state.storage?.held_by;
+  if (held === undefined || held === null || held === false || held === "") return null;
+  if (typeof held === "object") return String(held.port ?? held.id ?? JSON.stringify(held));
+  return String(held);
+}
+
+/** What the operator should confirm before switching ``port`` (an empty list: nothing). */
+export function switchWarnings(state, port, channels) {
+  const out = [];
+  const holder = storageHolder(state);
+  if (holder !== null && channels.includes("usb") && holder !== port.id) {
+    const reason = state.storage?.reason ? ` (${state.storage.reason})` : "";
+    out.push({
+      storage: true,
+      text: `USB storage is in use by port ${holder}${reason}. It stays there until that host is idle, unless you force it.`,
+    });
+  }
+  for (const w of port.warnings ?? []) out.push({ storage: false, text: warningText(w) });
+  return out;
+}
+
+export class PortGrid {
+  constructor(els, { notify, confirm, channels }) {
+    this.els = els;
+    this.notify = notify;
+    this.confirm = confirm;
+    this.channels = channels; // () => the channels picked for a switch
+    this.state = null;
+    this.editing = null;
+  }
+
+  render(state) {
+    this.state = state;
+    if (this.editing !== null) return; // don't replace the input being typed into
+    const grid = this.els.grid;
+    grid.replaceChildren(...state.ports.map((port) => this.card(port)));
+  }
+
+  card(port) {
+    const card = document.createElement("article");
+    card.className = "port";
+    card.dataset.port = port.id;
+    const focus = port.focus ?? [];
+    if (focus.length) card.classList.add("focused");
+    if (focus.includes("km")) card.classList.add("km");
+    if ((port.warnings ?? []).length) card.classList.add("has-warnings");
+
+    const select = document.createElement("button");
+    select.className = "port-select";
+    select.type = "button";
+    select.title = `Switch to ${port.name}`;
+    select.addEventListener("click", () => this.switchTo(port));
+    const head = document.createElement("span");
+    head.className = "port-head";
+    const num = document.createElement("span");
+    num.className = "port-num";
+    num.textContent = port.id;
+    const name = document.createElement("span");
+    name.className = "port-name";
+    name.textContent = port.name;
+    head.append(num, name);
+    const badges = document.createElement("span");
+    badges.className = "badges";
+    for (const channel of CHANNELS) {
+      const badge = document.createElement("span");
+      badge.className = `badge ${channel}`;
+      badge.dataset.channel = channel;
+      badge.textContent = channel;
+      const on = focus.includes(channel);
+      badge.classList.toggle("on", on);
+      badge.title = on ? `${channel} is on this port` : `${channel} is elsewhere`;
+      badges.append(badge);
+    }
+    const meta = document.createElement("span");
+    meta.className = "port-meta";
+    meta.textContent = [port.target, port.keyboard, port.video, port.audio !== "none" ? port.audio : null]
+      .filter(Boolean)
+      .join(" · ");
+    select.append(head, badges, meta);
+
+    const rename = document.createElement("button");
+    rename.className = "rename";
+    rename.type = "button";
+    rename.title = "Rename";
+    rename.setAttribute("aria-label", `Rename ${port.name}`);
+    rename.textContent = "✎";
+    rename.addEventListener("click", () => this.startRename(card, port));
+    card.append(select, rename);
+
+    if ((port.warnings ?? []).length) {
+      const list = document.createElement("ul");
+      list.className = "warnings";
+      for (const w of port.warnings) {
+        const item = document.createElement("li");
+        item.textContent = warningText(w);
+        list.append(item);
+      }
+      card.append(list);
+    }
+    return card;
+  }
+
+  async switchTo(port) {
+    const channels = this.channels();
+    const warnings = switchWarnings(this.state, port, channels);
+    let force = false;
+    if (warnings.length) {
+      const answer = await this.confirm(`Switch to ${port.name}?`, warnings);
+      if (answer === "cancel") return;
+      force = answer === "force";
+    }
+    const body = { port: port.id };
+    if (channels.length !== CHANNELS.length) body.channels = channels;
+    if (force) body.force = true;
+    try {
+      const result = await api("POST", "/switch", body);
+      if (result?.state) this.render(result.state);
+    } catch (err) {
+      this.notify(err.message, "error");
+    }
+  }
+
+  startRename(card, port) {
+    this.editing = port.id;
+    const input = document.createElement("input");
+    input.className = "rename-input";
+    input.value = port.name;
+    input.maxLength = 64;
+    input.setAttribute("aria-label", `New name for port ${port.id}`);
+    const form = document.createElement("form");
+    form.className = "rename-form";
+    form.append(input);
+    card.append(form);
+    card.classList.add("editing");
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      finish(true);
+    });
+    let done = false;
+    const finish = async (save) => {
+      if (done) return;
+      done = true;
+      const name = input.value.trim();
+      if (save && name && name !== port.name) {
+        try {
+          await api("PATCH", `/ports/${encodeURIComponent(port.id)}`, { name });
+        } catch (err) {
+          this.notify(err.message, "error");
+        }
+      }
+      this.editing = null;
+      if (this.state) this.render(this.state);
+    };
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") finish(false);
+    });
+    input.addEventListener("blur", () => finish(true));
+    input.focus();
+    input.select();
+  }
+}

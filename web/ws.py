@@ -1,0 +1,420 @@
+"""The websocket ``/api/v1/ws`` (SPEC §7, §9): live state and log out, keyboard/mouse in.
+
+Server → client, as JSON text frames:
+
+- ``{"type": "state", "state": {...}}`` — the full state, first on connect, then on change;
+- ``{"type": "log", "entry": {...}}`` — each new event-log entry;
+- ``{"type": "ack", "id": ..., ...}`` — a request that carried an ``id`` succeeded;
+- ``{"type": "pong", "id": ...}`` — the answer to ``{"type": "ping"}``;
+- ``{"type": "error", "error": code, "message": text, "id": ...}`` — a request failed;
+  the connection stays open.
+
+Client → server: ``{"type": "input", "text": "...", "events": [...]}`` (as ``POST /input``:
+typed into the km-focused port), ``{"type": "switch", "port": "2", "channels": [...],
+"force": false}`` (as ``POST /switch``) and ``{"type": "ping"}``; each may carry an ``id``
+(a short string or an integer) that the reply echoes.
+
+Limits: a frame is at most ``max_message`` bytes (a bigger one closes the socket with
+1009); a token bucket per connection rate-limits client messages (the first message over
+the limit gets an error, the rest are dropped, and a client that keeps going is closed
+with 1008); a client that falls ``queue_size`` messages behind is closed with 1008 rather
+than buffered without bound. A cross-site ``Origin`` is refused with 403 before the upgrade.
+
+Permissions: ``app[AUTHORIZE]`` is called as ``authorize(request, message)`` on connect
+(``{"type": "connect"}``) and for every client message; it raises ``PermissionDenied``
+(or ``AuthError``) to refuse. The default allows everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import inspect
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, hdrs, web
+
+from kvmswitchd.core.commands import SwitchTo
+from kvmswitchd.errors import InputError, KvmError, PermissionDenied
+from web.api import PREFIX, SERVICE, origin_of
+from web.errors import status_for_code
+from web.service import KvmService
+
+log = logging.getLogger(__name__)
+
+# Largest client frame, in bytes: one message must not pin memory or CPU (bulk typing
+# belongs in POST /input, whose body cap is the app's client_max_size).
+MAX_MESSAGE = 64 * 1024
+# Outgoing messages queued per client before it counts as too slow and is closed: bounds
+# the memory one stalled browser can hold on to.
+QUEUE_SIZE = 256
+# Client messages per second sustained, and the burst allowed above that: keys and mouse
+# moves at 60 Hz fit easily; a script flooding the socket does not.
+RATE = 100.0
+BURST = 200.0
+# Messages refused in a row for rate before the connection is closed.
+STRIKES = 100
+# An ``id`` echoed in replies is at most this long (it is copied into every reply).
+MAX_ID_LEN = 64
+# How long a close handshake may take before the transport is cut.
+CLOSE_TIMEOUT = 5.0
+HEARTBEAT = 30.0
+
+Message = dict[str, Any]
+Authorize = Callable[[web.Request, Mapping[str, Any]], Awaitable[None] | None]
+
+
+def allow(request: web.Request, message: Mapping[str, Any]) -> None:
+    """The default permission check: everything is allowed (auth replaces it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_message: int = MAX_MESSAGE
+    queue_size: int = QUEUE_SIZE
+    rate: float = RATE
+    burst: float = BURST
+    strikes: int = STRIKES
+
+
+LIMITS = web.AppKey("ws_limits", Limits)
+AUTHORIZE: web.AppKey[Authorize] = web.AppKey("ws_authorize")
+
+
+# -- sans-IO pieces -----------------------------------------------------------------------
+
+
+class Verdict(enum.Enum):
+    ACCEPT = "accept"
+    WARN = "warn"  # over the limit: drop this message and tell the client once
+    DROP = "drop"  # still over the limit: drop silently (replying would amplify a flood)
+    CLOSE = "close"  # over the limit for too long: close the connection
+
+
+class Throttle:
+    """A token bucket plus a count of refusals in a row. Time is passed in."""
+
+    def __init__(self, rate: float, burst: float, strikes: int, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.strikes = strikes
+        self.tokens = burst
+        self.stamp = now
+        self.refused = 0
+
+    def check(self, now: float) -> Verdict:
+        self.tokens = min(self.burst, self.tokens + max(0.0, now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            self.refused = 0
+            return Verdict.ACCEPT
+        self.refused += 1
+        if self.refused >= self.strikes:
+            return Verdict.CLOSE
+        return Verdict.WARN if self.refused == 1 else Verdict.DROP
+
+
+def same_origin(origin: str | None, host: str | None, scheme: str) -> bool:
+    """True when a browser's ``Origin`` names the host:port the request was sent to.
+
+    No ``Origin`` (a script, not a browser) is allowed; ``null`` or garbage is not.
+    """
+    if origin is None:
+        return True
+    defaults = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+    try:
+        seen = urlsplit(origin)
+        asked = urlsplit(f"//{host or ''}")
+        seen_port = seen.port or defaults.get(seen.scheme)
+        asked_port = asked.port or defaults.get(scheme, 80)
+    except ValueError:
+        return False
+    if seen.scheme not in defaults or not seen.hostname or not asked.hostname:
+        return False
+    return (seen.hostname, seen_port) == (asked.hostname, asked_port)
+
+
+def _id_of(message: Mapping[str, Any]) -> str | int | None:
+    value = message.get("id")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InputError("id must be a string or an integer")
+    if isinstance(value, str) and len(value) > MAX_ID_LEN:
+        raise InputError(f"id is longer than {MAX_ID_LEN} characters")
+    return value
+
+
+def parse(data: str) -> Message:
+    """A client frame as a JSON object with a string ``type``; InputError otherwise."""
+    try:
+        message = json.loads(data)
+    except ValueError as exc:
+        raise InputError(f"malformed JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise InputError('a message must be a JSON object like {"type": "ping"}')
+    if not isinstance(message.get("type"), str):
+        raise InputError("type is required: input, switch or ping")
+    return message
+
+
+def _check_keys(message: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(message) - allowed - {"type", "id"})
+    if unknown:
+        raise InputError(f"unknown field {unknown[0]!r} in a {message['type']} message")
+
+
+def input_args(message: Mapping[str, Any]) -> tuple[str | None, list[dict[str, Any]] | None]:
+    _check_keys(message, {"text", "events"})
+    text = message.get("text")
+    if text is not None and not isinstance(text, str):
+        raise InputError("text must be a string")
+    events = message.get("events")
+    if events is not None and (
+        not isinstance(events, list) or not all(isinstance(e, dict) for e in events)
+    ):
+        raise InputError('events must be a list of {"type", "code", "value"} objects')
+    if text is None and events is None:
+        raise InputError("send text and/or events")
+    return text, events
+
+
+def switch_command(message: Mapping[str, Any]) -> SwitchTo:
+    _check_keys(message, {"port", "channels", "force"})
+    port = message.get("port")
+    if isinstance(port, bool) or not isinstance(port, str | int):
+        raise InputError('port is required: a string like "3" or "2.4"')
+    channels = message.get("channels")
+    if channels is not None and (
+        not isinstance(channels, list) or not all(isinstance(c, str) for c in channels)
+    ):
+        raise InputError("channels must be a list of km, video, audio, usb")
+    force = message.get("force", False)
+    if not isinstance(force, bool):
+        raise InputError("force must be true or false")
+    return SwitchTo(str(port), tuple(channels) if channels else None, force)
+
+
+def error_message(code: str, text: str, id_: str | int | None = None) -> Message:
+    reply: Message = {"type": "error", "error": code, "message": text}
+    if id_ is not None:
+        reply["id"] = id_
+    return reply
+
+
+# -- the adapter --------------------------------------------------------------------------
+
+
+class Hub:
+    """One subscription to the service; each message is encoded once for every client."""
+
+    def __init__(self, service: KvmService) -> None:
+        self.service = service
+        self.sessions: set[Session] = set()
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def add(self, session: Session) -> None:
+        self.sessions.add(session)
+        if self._unsubscribe is None:
+            self._unsubscribe = self.service.subscribe(self.publish)
+
+    def remove(self, session: Session) -> None:
+        self.sessions.discard(session)
+        if not self.sessions and self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    def publish(self, message: Message) -> None:
+        text = json.dumps(message)
+        for session in list(self.sessions):
+            session.offer(text)
+
+
+HUB = web.AppKey("ws_hub", Hub)
+
+
+class Session:
+    """One connected client: a bounded outgoing queue, a pump task, the message loop."""
+
+    def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+        app = request.app
+        self.request = request
+        self.ws = ws
+        self.service = app[SERVICE]
+        self.limits = app.get(LIMITS, Limits())
+        self.authorize = app.get(AUTHORIZE, allow)
+        self.clock = asyncio.get_running_loop().time
+        self.queue: asyncio.Queue[str] = asyncio.Queue(self.limits.queue_size)
+        self.origin = replace(origin_of(request), detail=f"ws {request.remote or ''}".strip())
+        self.throttle = Throttle(
+            self.limits.rate, self.limits.burst, self.limits.strikes, self.clock()
+        )
+        self.closing: asyncio.Task[None] | None = None
+        self._pump: asyncio.Task[None] | None = None
+
+    def offer(self, text: str) -> None:
+        """Queue a message for this client; one that falls too far behind is dropped."""
+        if self.closing is not None:
+            return
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.drop(f"too slow: more than {self.limits.queue_size} messages behind")
+
+    def send(self, message: Message) -> None:
+        self.offer(json.dumps(message))
+
+    def drop(
+        self, reason: str, code: int = WSCloseCode.POLICY_VIOLATION, *, flush: bool = False
+    ) -> None:
+        """Close this connection with ``code`` and ``reason`` (once). With ``flush``, the
+        messages already queued go out first (bounded by CLOSE_TIMEOUT); without, they are
+        dropped (a client too slow to read them)."""
+        if self.closing is not None:
+            return
+        log.info("websocket %s closed: %s", self.origin.detail, reason)
+        if not flush and self._pump is not None:
+            self._pump.cancel()
+        self.closing = asyncio.get_running_loop().create_task(self._close(code, reason, flush))
+
+    async def _close(self, code: int, reason: str, flush: bool) -> None:
+        if flush and self._pump is not None:
+            flushed = asyncio.ensure_future(self.queue.join())
+            # done when the queue is sent, the pump died (peer gone) or time is up
+            await asyncio.wait(
+                {flushed, self._pump}, timeout=CLOSE_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+            )
+            flushed.cancel()
+        if self._pump is not None:
+            self._pump.cancel()
+        with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
+            # a timeout here makes aiohttp cut the transport (a peer that doesn't read)
+            await asyncio.wait_for(
+                self.ws.close(code=code, message=reason.encode()[:123]), CLOSE_TIMEOUT
+            )
+
+    async def pump(self) -> None:
+        with contextlib.suppress(ConnectionError):
+            while True:
+                text = await self.queue.get()
+                try:
+                    await self.ws.send_str(text)
+                finally:
+                    self.queue.task_done()
+
+    async def run(self, hub: Hub) -> None:
+        self.send({"type": "state", "state": self.service.state()})
+        hub.add(self)
+        self._pump = asyncio.get_running_loop().create_task(self.pump())
+        try:
+            async for frame in self.ws:
+                if self.closing is None:  # frames that arrive while closing are ignored
+                    await self.receive(frame)
+        finally:
+            hub.remove(self)
+            if self.closing is not None:
+                await self.closing  # flushes (or not), then stops the pump
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+
+    async def receive(self, frame: WSMessage) -> None:
+        verdict = self.throttle.check(self.clock())
+        if verdict is Verdict.CLOSE:
+            self.drop("rate limit exceeded", flush=True)
+            return
+        if verdict is Verdict.WARN:
+            limit = f"{self.limits.rate:g} messages/s"
+            self.send(error_message("rate_limited", f"too many messages (limit {limit})"))
+        if verdict is not Verdict.ACCEPT:
+            return
+        if frame.type is not WSMsgType.TEXT:
+            self.send(error_message("bad_request", "only JSON text messages are accepted"))
+            return
+        id_: str | int | None = None
+        try:
+            message = parse(frame.data)
+            id_ = _id_of(message)
+            reply = await self.handle(message)
+        except KvmError as exc:
+            self.send(error_message(exc.code, str(exc), id_))
+            return
+        except Exception:  # a service bug must not end the connection
+            log.exception("websocket message failed")
+            self.send(error_message("internal_error", "the request failed; see the log", id_))
+            return
+        if reply is not None and id_ is not None:
+            reply["id"] = id_
+        if reply is not None and (id_ is not None or reply["type"] != "ack"):
+            self.send(reply)
+
+    async def handle(self, message: Message) -> Message | None:
+        result = self.authorize(self.request, message)
+        if inspect.isawaitable(result):
+            await result
+        match message["type"]:
+            case "ping":
+                _check_keys(message, set())
+                return {"type": "pong"}
+            case "input":
+                text, events = input_args(message)
+                done = self.service.type_input(text, events, self.origin)
+                return dict(done, type="ack")
+            case "switch":
+                outcome = await self.service.execute(switch_command(message), self.origin)
+                if not outcome.ok:
+                    code = outcome.error or "bad_request"
+                    status = status_for_code(code)
+                    return error_message(code, outcome.message or f"refused ({status})")
+                return {"type": "ack", "message": outcome.message}
+            case other:
+                raise InputError(f"unknown message type {other[:32]!r}: use input, switch, ping")
+
+
+def refuse_cross_site(request: web.Request) -> None:
+    origin = request.headers.get(hdrs.ORIGIN)
+    if not same_origin(origin, request.host, request.scheme):
+        shown = (origin or "")[:100]
+        raise PermissionDenied(
+            f"cross-site websocket refused: Origin {shown!r} is not this host ({request.host})"
+        )
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    refuse_cross_site(request)
+    result = request.app.get(AUTHORIZE, allow)(request, {"type": "connect"})
+    if inspect.isawaitable(result):
+        await result
+    limits = request.app.get(LIMITS, Limits())
+    ws = web.WebSocketResponse(max_msg_size=limits.max_message, heartbeat=HEARTBEAT)
+    if not ws.can_prepare(request).ok:
+        raise InputError("this is a websocket endpoint: connect with Upgrade: websocket")
+    await ws.prepare(request)
+    await Session(request, ws).run(request.app[HUB])
+    return ws
+
+
+async def _close_all(app: web.Application) -> None:
+    sessions = list(app[HUB].sessions)
+    for session in sessions:
+        session.drop("server shutting down", WSCloseCode.GOING_AWAY, flush=True)
+    await asyncio.gather(*(s.closing for s in sessions if s.closing is not None))
+
+
+def client_count(app: web.Application) -> int:
+    """Connected websocket clients (for /metrics)."""
+    return len(app[HUB].sessions)
+
+
+def setup(app: web.Application) -> None:
+    """Register ``GET /api/v1/ws`` and close every socket on shutdown."""
+    app[HUB] = Hub(app[SERVICE])
+    app.router.add_get(PREFIX + "/ws", websocket)
+    app.on_shutdown.append(_close_all)
