@@ -1,0 +1,241 @@
+"""The ``usbip`` target backend: each port is a USB device exported over USB/IP (SPEC §8).
+
+``UsbipServer`` is one TCP listener (default 127.0.0.1:3240) for every ``usbip`` port;
+``add_port(unit)`` gives the port's ``UsbipTarget``, exported as busid ``1-<unit>``: a
+keyboard, a mouse and a mass-storage interface (``usbip_device``). OP_REQ_DEVLIST lists
+the ports whose target has started; one client at a time imports a device (a second
+import gets status 1). A client that detaches or disconnects releases everything it held
+(URBs, storage lock) and nothing else: other ports keep serving.
+
+Why not the PyPI ``usbip`` package's device side: it serves each connection on a blocking
+thread (our reports come from the event loop, and would be written under its locks), it
+keeps listeners in a process-wide registry that can neither report an ephemeral port nor
+close accepted connections, lets any number of clients import one device at once, and
+queues IN data without a bound. So this is asyncio streams over the sans-IO
+``usbip_wire`` and ``usbip_device``; the tests drive it with that package's host side.
+
+Storage I/O (``FileBlockDevice``) runs on the loop, as for the emulated target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any, Final
+
+from kvmswitchd.errors import DeviceError, KvmError, LocalProtocolError
+from kvmswitchd.storage.bot import BulkOnlyTransport
+from kvmswitchd.targets import usbip_wire as wire
+from kvmswitchd.targets.target import OutputListener
+from kvmswitchd.targets.usbip_device import UsbipDevice
+from kvmswitchd.targets.usbip_wire import Completion
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST: Final = "127.0.0.1"
+# Replies waiting to be sent to one client that stopped reading. Past this it is dropped,
+# so a stuck peer cannot grow our memory without bound.
+MAX_WRITE_BUFFER: Final = 4 << 20
+
+
+class UsbipTarget:
+    """``TargetBackend`` of one port: its device, and the client that imported it."""
+
+    kind = "usbip"
+
+    def __init__(
+        self, server: UsbipServer, unit: int, *, keyboard: str = "usb", mouse: str = "relative"
+    ) -> None:
+        self.unit = unit
+        self.device = UsbipDevice(unit, keyboard=keyboard, mouse=mouse)
+        self.busid = self.device.record.busid
+        self.exported = False
+        self._server = server
+        self._writer: asyncio.StreamWriter | None = None
+        self._client: str | None = None
+        self._on_attach: Callable[[bool], None] = lambda _attached: None
+
+    @property
+    def attached(self) -> bool:
+        return self._writer is not None
+
+    def write_keyboard(self, report: bytes) -> None:
+        self._send(self.device.push_keyboard(report))
+
+    def write_mouse(self, report: bytes) -> None:
+        self._send(self.device.push_mouse(report))
+
+    def set_output_listener(self, listener: OutputListener) -> None:
+        self.device.keyboard.on_output = listener
+
+    def present_edid(self, edid: bytes | None) -> None:
+        """A USB device has no video input: nothing to show (SPEC §8: EDID —)."""
+
+    def screen(self) -> bytes | None:
+        return None
+
+    def set_attach_listener(self, listener: Callable[[bool], None]) -> None:
+        """Hear a client import (True) and detach (False), e.g. to push the port's state."""
+        self._on_attach = listener
+
+    def set_storage(self, transport: BulkOnlyTransport | None) -> None:
+        """Plug the switch's storage (a disconnected ``BulkOnlyTransport``) into this
+        port's mass-storage interface, or take it away (None: an empty card reader)."""
+        self._send(self.device.set_storage(transport))
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "busid": self.busid,
+            "exported": self.exported,
+            "attached": self.attached,
+            "client": self._client,
+            **self.device.view(),
+        }
+
+    async def start(self) -> None:
+        await self._server.start()
+        self.exported = True
+
+    async def stop(self) -> None:
+        self.exported = False
+        writer = self._writer
+        self._detach(writer)
+        if writer is not None:
+            writer.close()
+        await self._server.stop_if_idle()
+
+    # -- the session ----------------------------------------------------------------------
+
+    def _attach(self, writer: asyncio.StreamWriter, client: str) -> None:
+        self._writer, self._client = writer, client
+        self.device.plug()
+        log.info("port %d: USB/IP client %s imported %s", self.unit, client, self.busid)
+        self._on_attach(True)
+
+    def _detach(self, writer: asyncio.StreamWriter | None) -> None:
+        if writer is None or writer is not self._writer:
+            return
+        log.info("port %d: USB/IP client %s detached", self.unit, self._client)
+        self._writer = self._client = None
+        self.device.unplug()
+        self._on_attach(False)
+
+    def _send(self, completions: list[Completion]) -> None:
+        self._write(b"".join(done.encode() for done in completions))
+
+    def _write(self, data: bytes) -> None:
+        writer = self._writer
+        if writer is None or not data or writer.is_closing():
+            return
+        writer.write(data)
+        if writer.transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
+            log.warning(
+                "port %d: USB/IP client %s is not reading; dropped", self.unit, self._client
+            )
+            writer.transport.abort()
+
+    async def _serve_urbs(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while writer is self._writer:
+            cmd = wire.decode_urb_header(await reader.readexactly(wire.URB_HEADER_LENGTH))
+            if isinstance(cmd, wire.Unlink):
+                unlinked = self.device.unlink(cmd.victim)
+                self._write(wire.ret_unlink(cmd.seqnum, wire.ECONNRESET if unlinked else 0))
+            else:
+                size = cmd.payload_length
+                data = await reader.readexactly(size) if size else b""
+                if writer is not self._writer:
+                    return
+                self._send(self.device.submit(cmd, data))
+            await writer.drain()
+
+
+class UsbipServer:
+    """One USB/IP listener exporting every ``usbip`` port of the daemon."""
+
+    def __init__(self, host: str = DEFAULT_HOST, port: int = wire.DEFAULT_PORT) -> None:
+        self.host, self.port = host, port
+        self._targets: dict[str, UsbipTarget] = {}
+        self._server: asyncio.Server | None = None
+        self._clients: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
+        self._starting = asyncio.Lock()
+
+    def add_port(self, unit: int, *, keyboard: str = "usb", mouse: str = "relative") -> UsbipTarget:
+        target = UsbipTarget(self, unit, keyboard=keyboard, mouse=mouse)
+        if target.busid in self._targets:
+            raise LocalProtocolError(f"port {unit} is already exported over USB/IP")
+        self._targets[target.busid] = target
+        return target
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """Where it listens (the real port when configured with port 0)."""
+        if self._server is None or not self._server.sockets:
+            return self.host, self.port
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return str(host), int(port)
+
+    async def start(self) -> None:
+        """Listen (idempotent: every target's ``start`` calls it)."""
+        async with self._starting:
+            if self._server is None:
+                try:
+                    self._server = await asyncio.start_server(self._serve, self.host, self.port)
+                except OSError as exc:
+                    where = f"{self.host}:{self.port}"
+                    raise DeviceError(f"USB/IP cannot listen on {where}: {exc.strerror}") from exc
+                log.info("USB/IP server listening on %s:%d", *self.address)
+
+    async def stop_if_idle(self) -> None:
+        if not any(target.exported for target in self._targets.values()):
+            await self.stop()
+
+    async def stop(self) -> None:
+        """Close the listener and every client connection."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for writer in self._clients.values():
+            writer.transport.abort()  # their tasks end on the lost connection
+        await asyncio.gather(*self._clients, return_exceptions=True)
+        if server is not None:
+            await server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None  # a connection callback runs in its own task
+        self._clients[task] = writer
+        peer = writer.get_extra_info("peername")
+        client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # replies are small; don't let Nagle hold them back
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        target: UsbipTarget | None = None
+        try:
+            code = wire.decode_op_request(await reader.readexactly(wire.OP_HEADER_LENGTH))
+            if code is wire.OpCode.REQ_DEVLIST:
+                exported = [t.device.record for t in self._targets.values() if t.exported]
+                writer.write(wire.devlist_reply(exported))
+            else:
+                busid = wire.decode_busid(await reader.readexactly(wire.BUSID_LENGTH))
+                found = self._targets.get(busid)
+                if found is None or not found.exported or found.attached:
+                    writer.write(wire.import_reply(None))
+                else:
+                    target = found
+                    writer.write(wire.import_reply(target.device.record))
+                    target._attach(writer, client)
+                    await writer.drain()
+                    await target._serve_urbs(reader, writer)
+            await writer.drain()
+        except (EOFError, OSError, KvmError) as exc:
+            log.info("USB/IP client %s: %s", client, exc or type(exc).__name__)
+        finally:
+            if target is not None:
+                target._detach(writer)
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            del self._clients[task]
