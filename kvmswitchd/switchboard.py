@@ -433,7 +433,6 @@ class Switchboard:
             "events_routed": self.router.events_routed,
             "errors": self.error_count,
             "focus": dict(self.core.focus_view()),
-            "ws_clients": self.counters.get("ws_clients", 0),
             "serial_sessions": self.counters.get("serial_sessions", 0),
             "ports": self.core.ports,
         }

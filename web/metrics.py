@@ -7,7 +7,7 @@ pays nothing for them (no counter increments per routed event).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from kvmswitchd.errors import PermissionDenied
+from web import ws
 from web.auth import USER
 from web.service import KvmService
 
@@ -24,8 +25,9 @@ REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 
 
 class KvmCollector(Collector):
-    def __init__(self, service: KvmService) -> None:
+    def __init__(self, service: KvmService, ws_clients: Callable[[], int]) -> None:
         self._service = service
+        self._ws_clients = ws_clients
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         figures = self._service.metrics()
@@ -52,7 +54,7 @@ class KvmCollector(Collector):
         yield GaugeMetricFamily(
             "kvmswitchd_websocket_clients",
             "Connected websocket clients",
-            value=figures["ws_clients"],
+            value=self._ws_clients(),
         )
         yield GaugeMetricFamily(
             "kvmswitchd_serial_sessions",
@@ -64,7 +66,7 @@ class KvmCollector(Collector):
 
 def setup(app: web.Application, service: KvmService) -> None:
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(KvmCollector(service))
+    registry.register(KvmCollector(service, lambda: ws.client_count(app)))
     app[REGISTRY] = registry
     app.add_routes(routes)
 

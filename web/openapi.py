@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
+
+from web.auth import ACCOUNTS
 
 Schema = dict[str, Any]
 
@@ -134,6 +136,7 @@ ERROR_TEXT = {
     404: "No such port or object.",
     409: "Conflicts with the current state (busy, held).",
     413: "Request body too large.",
+    429: "Too many failed logins: wait (see Retry-After).",
 }
 
 
@@ -304,6 +307,113 @@ OPERATIONS: dict[str, Operation] = {
     ),
 }
 
+# -- accounts (SPEC §9): present when the daemon runs with authentication ---------------
+
+USER: Schema = obj(
+    ("name", "role"),
+    name=STRING,
+    role={"type": "string", "enum": ["admin", "operator", "viewer"]},
+    permissions={"type": ["object", "array"]},
+    ports={"type": ["object", "array", "null"]},
+    created={"type": "number"},
+    tokens=INTEGER,
+)
+PASSWORD: Schema = {"type": "string", "minLength": 8, "maxLength": 1024}
+OK_ONLY: Schema = obj(("ok",), ok={"const": True})
+AUTH_OPERATIONS: dict[str, Operation] = {
+    f"POST {PREFIX}/auth/setup": op(
+        "Create the first admin with the one-time setup token",
+        {201: Reply("The admin, signed in (session cookie set).", obj(("user",), user=USER))},
+        errors(400, 401, 409, 413, 429),
+        body=obj(
+            ("token", "name", "password"), closed=True, token=STRING, name=STRING, password=PASSWORD
+        ),
+    ),
+    f"POST {PREFIX}/auth/login": op(
+        "Sign in (sets an HttpOnly, SameSite=Strict session cookie)",
+        ok(obj(("user",), user=USER)),
+        errors(400, 401, 413, 429),
+        body=obj(("name", "password"), closed=True, name=STRING, password=STRING),
+    ),
+    f"POST {PREFIX}/auth/logout": op(
+        "Sign out (all=true ends every session of the user)",
+        ok(obj(("ok",), ok={"const": True}, sessions_ended=INTEGER)),
+        errors(400, 413),
+        body=obj(closed=True, all=BOOLEAN),
+    ),
+    f"GET {PREFIX}/auth/state": op(
+        "Is setup needed, and who is signed in",
+        ok(
+            obj(
+                ("setup_required",),
+                setup_required=BOOLEAN,
+                user={"type": ["object", "null"]},
+                via={"type": ["string", "null"]},
+                expires={"type": ["number", "null"]},
+            )
+        ),
+    ),
+    f"POST {PREFIX}/auth/password": op(
+        "Change the own password (revokes every other session and token)",
+        ok(obj(("ok",), ok={"const": True}, message=STRING)),
+        errors(400, 413, 429),
+        body=obj(("old", "new"), closed=True, old=STRING, new=PASSWORD),
+    ),
+    f"POST {PREFIX}/auth/tokens": op(
+        "Create a bearer token for scripts (shown once)",
+        {201: Reply("The token; its secret is in `token`, shown only now.", {"type": "object"})},
+        errors(400, 409, 413),
+        body=obj(("name",), closed=True, name=STRING),
+    ),
+    f"GET {PREFIX}/auth/tokens": op(
+        "The own bearer tokens (no secrets)", ok(obj(("tokens",), tokens={"type": "array"}))
+    ),
+    f"DELETE {PREFIX}/auth/tokens/{{id}}": op("Revoke a bearer token", ok(OK_ONLY), errors(404)),
+    f"GET {PREFIX}/users": op(
+        "Every user (admins)", ok(obj(("users",), users={"type": "array", "items": USER}))
+    ),
+    f"POST {PREFIX}/users": op(
+        "Create a user (admins)",
+        {201: Reply("The new user.", USER)},
+        errors(400, 409, 413),
+        body=obj(
+            ("name", "password", "role"),
+            closed=True,
+            name=STRING,
+            password=PASSWORD,
+            role={"type": "string", "enum": ["admin", "operator", "viewer"]},
+            ports={"type": ["object", "array", "null"]},
+        ),
+    ),
+    f"GET {PREFIX}/users/{{name}}": op("One user (admins)", ok(USER), errors(404)),
+    f"PATCH {PREFIX}/users/{{name}}": op(
+        "Change a user's role, port permissions or password (admins)",
+        ok(USER),
+        errors(400, 404, 409, 413),
+        body=obj(
+            closed=True,
+            role={"type": "string", "enum": ["admin", "operator", "viewer"]},
+            ports={"type": ["object", "array", "null"]},
+            password=PASSWORD,
+        ),
+    ),
+    f"DELETE {PREFIX}/users/{{name}}": op(
+        "Delete a user (admins; never the last admin)", ok(OK_ONLY), errors(404, 409)
+    ),
+}
+OPERATIONS.update(AUTH_OPERATIONS)
+
+# Routes anyone may call; every other operation also answers 401 (no or an expired
+# login) and 403 (not permitted, or a cross-site Origin on a state-changing request).
+PUBLIC_OPERATIONS = frozenset(
+    {
+        f"GET {PREFIX}/health",
+        f"GET {PREFIX}/auth/state",
+        f"POST {PREFIX}/auth/setup",
+        f"POST {PREFIX}/auth/login",
+    }
+)
+
 _PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
 
@@ -346,12 +456,21 @@ def _operation_doc(method: str, path: str, operation: Operation) -> Schema:
     return doc
 
 
-def document() -> Schema:
-    """The whole OpenAPI 3.1 document, built from ``OPERATIONS``."""
+def document(*, with_auth: bool = True) -> Schema:
+    """The whole OpenAPI 3.1 document, built from ``OPERATIONS``.
+
+    ``with_auth`` False describes a daemon running with ``[http] auth = false``: no
+    /auth and /users routes, and no 401/403 answers.
+    """
     paths: dict[str, Schema] = {}
     for key, operation in OPERATIONS.items():
+        if not with_auth and key in AUTH_OPERATIONS:
+            continue
         method, path = split_key(key)
-        paths.setdefault(path, {})[method.lower()] = _operation_doc(method, path, operation)
+        documented = operation
+        if with_auth and key not in PUBLIC_OPERATIONS:
+            documented = replace(operation, responses={**errors(401, 403), **operation.responses})
+        paths.setdefault(path, {})[method.lower()] = _operation_doc(method, path, documented)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -369,5 +488,5 @@ routes = web.RouteTableDef()
 
 
 @routes.get(PREFIX + "/openapi.json")
-async def openapi_json(_request: web.Request) -> web.Response:
-    return web.json_response(document())
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(document(with_auth=ACCOUNTS in request.app))

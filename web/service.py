@@ -56,7 +56,7 @@ class KvmService(Protocol):
 
     def metrics(self) -> JsonObject:
         """Figures for /metrics: switches (by source), events_routed, errors, focus,
-        ws_clients, serial_sessions, ports."""
+        serial_sessions, ports (websocket clients are counted by the web edge)."""
         ...
 
     def subscribe(self, listener: Callable[[JsonObject], None]) -> Callable[[], None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import schemathesis
@@ -10,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from schemathesis.core.result import Err
 
+from kvmswitchd.accounts import Accounts
 from tests.web.conftest import FakeService
 from web import openapi
 from web.app import create_app
@@ -45,20 +47,23 @@ def coverage_problems(app: web.Application) -> list[str]:
     return problems
 
 
-def make_app() -> web.Application:
-    return create_app(FakeService())
+def make_app(tmp_path: Path) -> web.Application:
+    """The app as the daemon builds it with authentication on (every route registered)."""
+    accounts = Accounts(tmp_path, lambda *args, **kwargs: None)
+    accounts.load()
+    return create_app(FakeService(), accounts=accounts)
 
 
-def test_every_api_route_is_documented_and_every_documented_route_exists() -> None:
-    problems = coverage_problems(make_app())
+def test_every_api_route_is_documented_and_every_documented_route_exists(tmp_path: Path) -> None:
+    problems = coverage_problems(make_app(tmp_path))
     assert not problems, "\n".join(problems)
 
 
-def test_an_undocumented_route_is_named_in_the_failure() -> None:
+def test_an_undocumented_route_is_named_in_the_failure(tmp_path: Path) -> None:
     async def handler(_request: web.Request) -> web.Response:
         return web.Response()
 
-    app = make_app()
+    app = make_app(tmp_path)
     app.router.add_delete(openapi.PREFIX + "/ports/{id}/nothing", handler)
     assert coverage_problems(app) == [
         "routes without an OpenAPI row: ['DELETE /api/v1/ports/{id}/nothing']; "
@@ -69,8 +74,8 @@ def test_an_undocumented_route_is_named_in_the_failure() -> None:
 def test_every_operation_documents_a_success_and_json_errors() -> None:
     for key, operation in openapi.OPERATIONS.items():
         statuses = set(operation.responses)
-        assert statuses & {200, 101}, f"{key}: no success response"
-        for status in statuses - {200, 101}:
+        assert statuses & {200, 201, 101}, f"{key}: no success response"
+        for status in statuses - {200, 201, 101}:
             reply = operation.responses[status]
             assert reply.schema == openapi.ref("Error"), f"{key} {status}: errors are Error"
             assert reply.media == "application/json"
@@ -114,5 +119,25 @@ async def test_the_document_is_served_at_openapi_json(client: Client) -> None:
         assert resp.content_type == "application/json"
         doc = await resp.json()
     assert doc["openapi"].startswith("3.")
-    assert doc == openapi.document()
+    assert doc == openapi.document(with_auth=False)
     assert "get" in doc["paths"]["/api/v1/ws"]
+
+
+def test_every_route_has_a_permission_rule_or_is_public(tmp_path: Path) -> None:
+    """Fail closed is the default (admin-only), but every route should say who may call it."""
+    from web import auth
+
+    app = make_app(tmp_path)
+    rules = set(auth.ROUTE_PERMISSIONS) | set(auth.PUBLIC)
+    missing = sorted(key for key in registered_routes(app) if tuple(key.split(" ", 1)) not in rules)
+    assert not missing, f"routes without a rule in web.auth.ROUTE_PERMISSIONS: {missing}"
+
+
+def test_protected_operations_document_401_and_403() -> None:
+    doc = openapi.document()
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            key = f"{method.upper()} {path}"
+            if key in openapi.PUBLIC_OPERATIONS:
+                continue
+            assert {"401", "403"} <= set(map(str, operation["responses"])), key

@@ -4,8 +4,10 @@ status, content type or body the document doesn't describe."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -74,3 +76,34 @@ async def test_schemathesis_finds_no_server_errors_and_no_undocumented_responses
     failures = await asyncio.to_thread(fuzz, document, live.url)  # sync requests; the loop serves
     assert not failures, "\n\n".join(failures)
     assert (await live.get("/health"))["ok"] is True
+
+
+async def test_schemathesis_with_authentication_on_finds_no_undocumented_responses(
+    tmp_path: Path,
+) -> None:
+    """The same run against a daemon with accounts: every protected route with an admin's
+    bearer token, and (without one) every route must answer as documented (401s)."""
+    from kvmswitchd.core.commands import Origin, Source
+    from tests.daemon.conftest import start
+
+    daemon, _board = await start(tmp_path / "state", {"http": {"auth": True}})
+    try:
+        accounts = daemon.accounts
+        assert accounts is not None and daemon.setup_token is not None
+        origin = Origin(Source.HTTP, "test")
+        await accounts.setup(daemon.setup_token, "admin", "a long password", origin)
+        _token, secret = await accounts.create_token("admin", "fuzz", origin)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(
+                daemon.http_url + "/api/v1/openapi.json",
+                headers={"Authorization": f"Bearer {secret}"},
+            ) as r:
+                document = await r.json()
+        anonymous = await asyncio.to_thread(fuzz, document, daemon.http_url)
+        assert not anonymous, "\n\n".join(anonymous)
+        signed_in = await asyncio.to_thread(
+            fuzz, document, daemon.http_url, {"Authorization": f"Bearer {secret}"}
+        )
+        assert not signed_in, "\n\n".join(signed_in)
+    finally:
+        await daemon.stop()
