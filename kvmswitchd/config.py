@@ -23,7 +23,7 @@ from video import PRESETS, parse_blob
 MAX_CONFIG_BYTES = 1 << 20
 
 TARGETS = ("emulated", "gadget", "ch9329", "usbip", "qemu")
-IMPLEMENTED_TARGETS = ("emulated",)
+IMPLEMENTED_TARGETS = ("emulated", "usbip")
 KEYBOARDS = ("usb", "ps2")
 MICE = ("relative", "absolute")
 VIDEO = ("hdmi", "dvi", "vga", "dp")
@@ -80,6 +80,8 @@ class Config:
     serial: tuple[EndpointSpec, ...] | None = None  # None = the default pty endpoint
     port_configs: Mapping[int, PortConfig] = field(default_factory=dict)
     drm_root: Path | None = Path("/sys/class/drm")
+    usbip_host: str = "127.0.0.1"
+    usbip_port: int = 3240
 
     def port(self, unit: int) -> PortConfig:
         return self.port_configs.get(unit) or PortConfig(unit)
@@ -153,8 +155,10 @@ def parse_listen(value: object, path: str) -> tuple[str, int]:
         raise ConfigError(path, f'expected "HOST:PORT", got {value!r}')
     host, _, port_text = value.rpartition(":")
     host = host.strip("[]")
-    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ConfigError(path, f'expected "HOST:PORT" with a port 1..65535, got {value!r}')
+    if not host or not port_text.isdigit() or not 0 <= int(port_text) < 65536:
+        raise ConfigError(
+            path, f'expected "HOST:PORT" with a port 0..65535 (0: any free one), got {value!r}'
+        )
     return host, int(port_text)
 
 
@@ -206,6 +210,8 @@ def _ports_section(raw: object, count: int) -> dict[int, PortConfig]:
                 + ", ".join(IMPLEMENTED_TARGETS),
             )
         unit = int(key)
+        if target == "usbip" and entry.get("keyboard") == "ps2":
+            raise ConfigError(f"{path}.keyboard", "expected usb: a USB/IP port has a USB keyboard")
         out[unit] = PortConfig(
             unit=unit,
             name=name.strip() if isinstance(name, str) else None,
@@ -250,8 +256,13 @@ def _check_unique(specs: tuple[EndpointSpec, ...]) -> None:
 
 def parse_config(doc: Mapping[str, Any]) -> Config:
     _check_keys(
-        doc, "", {"switch", "http", "console", "serial", "ports", "scan", "log", "state", "video"}
+        doc,
+        "",
+        {"switch", "http", "console", "serial", "ports", "scan", "log", "state", "video", "usbip"},
     )
+    usbip = _table(doc.get("usbip", {}), "usbip")
+    _check_keys(usbip, "usbip", {"listen"})
+    usbip_host, usbip_port = parse_listen(usbip.get("listen", "127.0.0.1:3240"), "usbip.listen")
     video = _table(doc.get("video", {}), "video")
     _check_keys(video, "video", {"drm_root"})
     drm_root = video.get("drm_root", "/sys/class/drm")
@@ -319,6 +330,8 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
         serial=serial,
         port_configs=_ports_section(doc.get("ports", {}), ports),
         drm_root=Path(drm_root) if drm_root else None,
+        usbip_host=usbip_host,
+        usbip_port=usbip_port,
     )
 
 

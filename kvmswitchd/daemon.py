@@ -20,15 +20,15 @@ from typing import Any
 from aiohttp import web
 
 from hid.leds import Leds
+from kvmswitchd.accounts import Accounts
 from kvmswitchd.config import Config, PortConfig
 from kvmswitchd.console.records import leds_from_hid
 from kvmswitchd.console.sources import ConsoleSource, build_sources
+from kvmswitchd.core.commands import Command, Origin
 from kvmswitchd.core.hotkeys import HotkeyDetector
+from kvmswitchd.core.permissions import command_permission
 from kvmswitchd.core.ports import Channel, PortId
 from kvmswitchd.core.switch import SwitchCore
-from kvmswitchd.accounts import Accounts
-from kvmswitchd.core.commands import Command, Origin
-from kvmswitchd.core.permissions import command_permission
 from kvmswitchd.edids import EdidBook, Override
 from kvmswitchd.errors import ConfigError, StateFileError
 from kvmswitchd.journal import Journal
@@ -62,13 +62,37 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def make_target(config: PortConfig) -> TargetBackend:
+class Backends:
+    """Shared backend resources, created on first use (one USB/IP server per daemon)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.usbip: Any = None
+
+    def usbip_server(self) -> Any:
+        if self.usbip is None:
+            from kvmswitchd.targets.usbip_export import UsbipServer
+
+            self.usbip = UsbipServer(self.config.usbip_host, self.config.usbip_port)
+        return self.usbip
+
+    async def stop(self) -> None:
+        if self.usbip is not None:
+            await self.usbip.stop()
+
+
+def make_target(config: PortConfig, backends: Backends) -> TargetBackend:
     keyboard = "usb-nkro" if config.keyboard == "usb" and config.nkro else config.keyboard
     match config.target:
         case "emulated":
             from kvmswitchd.targets.emulated import EmulatedTarget
 
             return EmulatedTarget(keyboard=keyboard, mouse=config.mouse)
+        case "usbip":
+            target: TargetBackend = backends.usbip_server().add_port(
+                config.unit, keyboard=keyboard, mouse=config.mouse
+            )
+            return target
         case other:
             raise ConfigError(f"ports.{config.unit}.target", f"target {other!r} is not available")
 
@@ -126,9 +150,10 @@ def build_board(
             board_ref[0].port_leds_changed(unit, leds)
 
     ports: dict[int, Port] = {}
+    backends = Backends(config)
     for unit in range(1, config.ports + 1):
         pc = config.port(unit)
-        ports[unit] = Port(pc, make_target(pc), on_leds)
+        ports[unit] = Port(pc, make_target(pc, backends), on_leds)
     router = Router(
         ports,
         core.focus_of(Channel.KM).unit,
@@ -146,6 +171,7 @@ def build_board(
         edids.idle_monitor[unit] = pc.idle_monitor
     problems = edids.restore(saved.get("edids"))  # what the API set last wins over the file
     board = Switchboard(config, core, ports, journal, router, edids, monotonic=monotonic)
+    board.backends = backends
     board_ref.append(board)
     for problem in problems:
         journal.record("state_reset", "system", (), None, {"problem": problem})
@@ -315,10 +341,14 @@ class Daemon:
             try:
                 ssl_context.load_cert_chain(http.tls_cert, http.tls_key)
             except (OSError, ssl.SSLError) as exc:
-                raise ConfigError("http.tls_cert", f"cannot load the certificate/key: {exc}") from None
+                raise ConfigError(
+                    "http.tls_cert", f"cannot load the certificate/key: {exc}"
+                ) from None
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, http.listen_host, http.listen_port, ssl_context=ssl_context)
+        site = web.TCPSite(
+            self._runner, http.listen_host, http.listen_port, ssl_context=ssl_context
+        )
         await site.start()
         host, port = self._runner.addresses[0][:2]
         shown = f"[{host}]" if ":" in host else host
@@ -328,6 +358,10 @@ class Daemon:
     def banner(self) -> list[str]:
         """Lines printed at start: where each control channel can be reached."""
         lines = []
+        server = self.board.backends.usbip if self.board is not None else None
+        if server is not None:
+            host, port = server.address
+            lines.append(f"USB/IP exports on {host}:{port} (usbip attach -r {host} -b 1-<port>)")
         if self.accounts is None:
             lines.append("authentication is OFF ([http] auth = false): loopback clients only")
         elif self.setup_token is not None:
@@ -369,6 +403,7 @@ class Daemon:
         if board is not None:
             for port in board.links.values():
                 await port.target.stop()
+            await board.backends.stop()
             if self._saver is not None:
                 await self._saver.flush()
             if self.accounts is not None:

@@ -77,6 +77,7 @@ class Switchboard:
         self.journal = journal
         self.router = router
         self.edids = edids
+        self.backends: Any = None  # shared backend resources (the daemon's Backends)
         self.scan = AutoScan(dwell=config.scan_dwell)
         self.console_leds = ports[core.focus_of(Channel.KM).unit].leds
         self.extra_state: dict[str, Callable[[], Any]] = {}

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from kvmswitchd.config import Config, HttpConfig, parse_config
+from kvmswitchd.config import Config, parse_config
 from kvmswitchd.daemon import Daemon
 from kvmswitchd.switchboard import Switchboard
 
