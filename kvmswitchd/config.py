@@ -82,6 +82,8 @@ class Config:
     drm_root: Path | None = Path("/sys/class/drm")
     usbip_host: str = "127.0.0.1"
     usbip_port: int = 3240
+    storage_quiet_period: float = 5.0
+    max_image_size: int = 16 << 30
 
     def port(self, unit: int) -> PortConfig:
         return self.port_configs.get(unit) or PortConfig(unit)
@@ -258,8 +260,22 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
     _check_keys(
         doc,
         "",
-        {"switch", "http", "console", "serial", "ports", "scan", "log", "state", "video", "usbip"},
+        {
+            "switch",
+            "http",
+            "console",
+            "serial",
+            "ports",
+            "scan",
+            "log",
+            "state",
+            "video",
+            "usbip",
+            "storage",
+        },
     )
+    storage = _table(doc.get("storage", {}), "storage")
+    _check_keys(storage, "storage", {"quiet_period", "max_image_size"})
     usbip = _table(doc.get("usbip", {}), "usbip")
     _check_keys(usbip, "usbip", {"listen"})
     usbip_host, usbip_port = parse_listen(usbip.get("listen", "127.0.0.1:3240"), "usbip.listen")
@@ -332,6 +348,8 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
         drm_root=Path(drm_root) if drm_root else None,
         usbip_host=usbip_host,
         usbip_port=usbip_port,
+        storage_quiet_period=_float(storage, "quiet_period", "storage", 5.0, 0.0),
+        max_image_size=_int(storage, "max_image_size", "storage", 16 << 30, 1 << 20, 1 << 41),
     )
 
 

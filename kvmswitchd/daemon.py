@@ -225,6 +225,7 @@ class Daemon:
             self.startup_problems.append(statefile.problem)
             board.journal.record("state_reset", "system", (), None, {"problem": statefile.problem})
         self._start_accounts(board)
+        self._start_storage(board)
         self._start_console(board)
         await self._start_serial(board)
         await self._start_http(board)
@@ -232,6 +233,40 @@ class Daemon:
             "startup", "system", (), None, {"ports": self.config.ports, "http": self.http_url}
         )
         return board
+
+    def _start_storage(self, board: Switchboard) -> None:
+        from kvmswitchd.storage.images import ImageStore
+        from kvmswitchd.storage.service import StorageService
+
+        loop = asyncio.get_running_loop()
+        links = board.links
+
+        def on_plug(old: PortId | None, new: PortId | None) -> None:
+            # USB/IP exports carry the storage device to their remote host; emulated
+            # computers reach it through the service's own host side.
+            for port, transport in ((old, None), (new, storage.transport)):
+                if port is None:
+                    continue
+                target = links[port.unit].target
+                if target.kind == "usbip":
+                    target.set_storage(transport)  # type: ignore[attr-defined]  # UsbipTarget
+
+        store = ImageStore.open(
+            self.state_dir / "images", max_image_size=self.config.max_image_size
+        )
+        storage = StorageService(
+            store,
+            ports=self.config.ports,
+            focus=board.core.focus_of(Channel.USB).local,
+            quiet_period=self.config.storage_quiet_period,
+            record=board.journal.record,
+            clock=loop.time,
+            on_change=board.push_state,
+            on_plug=on_plug,
+        )
+        storage.restore()
+        board.storage = storage
+        board.extra_state["storage"] = storage.view
 
     def _start_accounts(self, board: Switchboard) -> None:
         if not self.config.http.auth:
@@ -334,6 +369,7 @@ class Daemon:
             accounts=self.accounts,
             km_focus=km_focus,
             allowed_origins=frozenset(http.allowed_origins),
+            storage=board.storage,
         )
         ssl_context = None
         if http.tls_cert is not None and http.tls_key is not None:
@@ -408,6 +444,8 @@ class Daemon:
                 await self._saver.flush()
             if self.accounts is not None:
                 await self.accounts.flush()
+            if board.storage is not None:
+                board.storage.close()
             board.journal.record("shutdown", "system")
             board.journal.close()
             self.board = None

@@ -49,6 +49,7 @@ from kvmswitchd.inputs import assemble, parse_events, text_strokes
 from kvmswitchd.journal import Journal
 from kvmswitchd.port import Port
 from kvmswitchd.router import Router
+from kvmswitchd.storage.service import StorageService, switch_detail
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class Switchboard:
         self.router = router
         self.edids = edids
         self.backends: Any = None  # shared backend resources (the daemon's Backends)
+        self.storage: StorageService | None = None  # USB storage routing (set by the daemon)
         self.scan = AutoScan(dwell=config.scan_dwell)
         self.console_leds = ports[core.focus_of(Channel.KM).unit].leds
         self.extra_state: dict[str, Callable[[], Any]] = {}
@@ -119,6 +121,7 @@ class Switchboard:
         if not transition.changed:
             return Outcome(True, message="already there", status=self.status_view())
         moves: list[FocusMoved] = []
+        storage_note: dict[str, Any] = {}
         for effect in transition.effects:
             if isinstance(effect, ReleaseAll):
                 self.links[effect.port.unit].release_all()
@@ -127,6 +130,11 @@ class Switchboard:
                 if effect.channel is Channel.VIDEO:
                     self._present(effect.from_.unit)
                     self._present(effect.to.unit)
+                elif effect.channel is Channel.USB and self.storage is not None:
+                    result = self.storage.focus_moved(
+                        effect.to.local, self._monotonic(), force, origin=origin
+                    )
+                    storage_note = switch_detail(result)
                 if effect.channel is Channel.KM:
                     self.router.set_km(effect.to.unit)
                     self._show_console_leds(self.links[effect.to.unit].leds)
@@ -139,11 +147,19 @@ class Switchboard:
                     {"old": effect.old, "new": effect.new, "via": origin.detail},
                 )
         if moves:
-            self._log_switch(moves, origin, force)
+            self._log_switch(moves, origin, force, storage_note)
         self._state_changed()
-        return Outcome(True, message=switch_message(moves), status=self.status_view())
+        message = switch_message(moves)
+        if storage_note.get("usb") == "held":
+            message += (
+                f"; usb: held by port {storage_note.get('held_by')} "
+                f"({storage_note.get('reason')}); use force to move it now"
+            )
+        return Outcome(True, message=message, status=self.status_view())
 
-    def _log_switch(self, moves: list[FocusMoved], origin: Origin, force: bool) -> None:
+    def _log_switch(
+        self, moves: list[FocusMoved], origin: Origin, force: bool, storage: dict[str, Any]
+    ) -> None:
         targets = sorted({str(m.to) for m in moves})
         sources = sorted({str(m.from_) for m in moves})
         ports = tuple(dict.fromkeys([*targets, *sources]))
@@ -156,6 +172,8 @@ class Switchboard:
             detail["via"] = origin.detail
         if force:
             detail["force"] = True
+        if storage:
+            detail["storage"] = storage
         self.switch_count[origin.source.value] = self.switch_count.get(origin.source.value, 0) + 1
         self.journal.record("switch", origin.source.value, ports, origin.user, detail)
 
@@ -276,10 +294,13 @@ class Switchboard:
         return result
 
     def status_view(self) -> StatusView:
+        held_by, reason = self.storage.held() if self.storage is not None else (None, None)
         return StatusView(
             ports=tuple(PortView(str(u), self.core.name(u)) for u in range(1, self.core.ports + 1)),
             focus=dict(self.core.focus_view()),
             scanning=self.scan.on,
+            storage_held_by=held_by,
+            storage_held_reason=reason,
         )
 
     # -- auto-scan -----------------------------------------------------------------------
@@ -414,7 +435,10 @@ class Switchboard:
 
     def target(self, port_id: str) -> dict[str, Any]:
         unit = parse_port_id(port_id, self.core.ports).unit
-        return dict(self.links[unit].target.view(), port=str(unit))
+        view = dict(self.links[unit].target.view(), port=str(unit))
+        if self.storage is not None:
+            view["storage"] = self.storage.target_view(unit)
+        return view
 
     def screen(self, port_id: str) -> bytes:
         unit = parse_port_id(port_id, self.core.ports).unit
@@ -456,6 +480,10 @@ class Switchboard:
             self.error_count += 1
         if self._listeners:
             self._notify({"type": "log", "entry": entry.to_json()})
+
+    def push_state(self) -> None:
+        """Something outside the switch changed (storage): tell the clients."""
+        self._state_changed(save=False)
 
     def _state_changed(self, *, save: bool = True) -> None:
         if self._listeners:

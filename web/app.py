@@ -9,9 +9,18 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from kvmswitchd.accounts import Accounts
+from kvmswitchd.core.permissions import Permission
 from web import api, auth, metrics, openapi, ws
+from web import storage as storage_api
 from web.errors import error_middleware
 from web.service import KvmService
+
+# The storage routes bring their own documentation and permission rules.
+openapi.OPERATIONS.update(storage_api.OPENAPI_PATHS)
+openapi.SCHEMAS.update(storage_api.OPENAPI_SCHEMAS)
+auth.ROUTE_PERMISSIONS.update(
+    {key: auth.RouteRule((permission,)) for key, permission in storage_api.PERMISSIONS.items()}
+)
 
 # /metrics answers loopback clients without a login (the handler checks who may see it).
 METRICS_PUBLIC = frozenset({("GET", "/metrics")})
@@ -33,6 +42,7 @@ def create_app(
     accounts: Accounts | None = None,
     km_focus: Callable[[], str | None] | None = None,
     allowed_origins: frozenset[str] = frozenset(),
+    storage: storage_api.StorageApi | None = None,
 ) -> web.Application:
     """The app; with ``accounts`` every route but the public ones needs a login (SPEC §9).
 
@@ -54,6 +64,14 @@ def create_app(
         app.add_routes(auth.routes)
         app[ws.AUTHORIZE] = auth.ws_authorizer(km_focus)
     app[api.SERVICE] = service
+    if storage is not None:
+        storage_api.setup(app, storage)
+        if accounts is not None:
+
+            def authorize_storage(request: web.Request, port: str | None) -> None:
+                auth.check(request, Permission.STORAGE, port)
+
+            app[storage_api.AUTHORIZE] = authorize_storage
     app.add_routes(api.routes)
     app.add_routes(openapi.routes)
     ws.setup(app)

@@ -12,6 +12,9 @@ from aiohttp.test_utils import TestClient
 from schemathesis.core.result import Err
 
 from kvmswitchd.accounts import Accounts
+from kvmswitchd.core.ports import PortId
+from kvmswitchd.storage.images import ImageStore
+from kvmswitchd.storage.service import StorageService
 from tests.web.conftest import FakeService
 from web import openapi
 from web.app import create_app
@@ -51,7 +54,14 @@ def make_app(tmp_path: Path) -> web.Application:
     """The app as the daemon builds it with authentication on (every route registered)."""
     accounts = Accounts(tmp_path, lambda *args, **kwargs: None)
     accounts.load()
-    return create_app(FakeService(), accounts=accounts)
+    storage = StorageService(
+        ImageStore.open(tmp_path / "images"),
+        ports=4,
+        focus=PortId(1),
+        record=lambda *args, **kwargs: None,
+        clock=lambda: 0.0,
+    )
+    return create_app(FakeService(), accounts=accounts, storage=storage)
 
 
 def test_every_api_route_is_documented_and_every_documented_route_exists(tmp_path: Path) -> None:

@@ -1,0 +1,490 @@
+"""The USB storage service (SPEC §3.4): images, the hand-over rules and the device, wired.
+
+One ``StorageService`` per switch puts together the image store (``images``), the
+hand-over core (``kvmswitchd.core.storage``), the emulated mass-storage device (a SCSI
+``LogicalUnit`` behind an ``EmulatedLun`` and a ``BulkOnlyTransport``) and one timer:
+
+- the device's ``MediumListener`` reports (I/O, lock, host eject) reach the core with
+  the current port and ``clock()``; after each, the timer is re-armed at the core's
+  ``next_deadline()`` (``loop.call_at``, or the ``rearm`` hook a test passes);
+- the switchboard calls ``focus_moved`` when usb focus moves; a move unplugs the device
+  from the old host (``transport.disconnect``) and, if that host had ejected the medium,
+  presents the image afresh to the new one;
+- the HTTP routes (``web.storage``) call the operator actions and the image methods
+  (``library.ImageLibrary``); changes are journalled (kind ``storage``,
+  ``detail.action`` says what) and announced with ``on_change()``;
+- ``host_for(unit)`` is the emulated computer of a port as a USB host (SCSI over BOT,
+  with a ``FlatVolume`` for files): it reaches the device only while the storage is on
+  its port, as a real computer only sees a USB stick plugged into it.
+
+Host ejects are reported while the host's command is still running; the events they
+cause (a held move completing) are queued and applied by ``drain()``: scheduled with
+``call_soon`` when a loop runs, and called by the emulated host after each command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterable, Callable, Mapping
+from typing import Any
+
+from kvmswitchd.core.commands import Origin, Source
+from kvmswitchd.core.ports import PortId, parse_port_id
+from kvmswitchd.core.storage import (
+    AccessMode,
+    Attachment,
+    HandoverResult,
+    StayReason,
+    StorageEjected,
+    StorageEvent,
+    StorageHandover,
+    StorageHeld,
+    StorageMoved,
+    StorageState,
+)
+from kvmswitchd.errors import DeviceError, InputError, KvmError
+from kvmswitchd.storage.bot import BulkOnlyTransport
+from kvmswitchd.storage.host import StorageHost
+from kvmswitchd.storage.images import ImageStore
+from kvmswitchd.storage.library import ImageLibrary
+from kvmswitchd.storage.lun import EmulatedLun, Opener
+from kvmswitchd.storage.scsi import LogicalUnit
+from kvmswitchd.storage.volume import FlatVolume
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+# Journal.record(kind, source, ports, user, detail)
+Record = Callable[[str, str, tuple[str, ...], str | None, Mapping[str, Any]], object]
+Rearm = Callable[[float | None], None]
+# on_plug(old_port, new_port): the device moved (None: nowhere); a real backend (usbip)
+# takes ``service.transport`` away from the old port's target and gives it to the new one.
+Plug = Callable[[PortId | None, PortId | None], None]
+
+DEFAULT_QUIET_PERIOD = 5.0
+# The default cap on one image (config ``[storage] max_image_size``): a big USB stick.
+DEFAULT_MAX_IMAGE_SIZE = 16 << 30
+SYSTEM = Origin(Source.SYSTEM)
+
+
+def _text(port: PortId | None) -> str | None:
+    return None if port is None else str(port)
+
+
+def parse_mode(value: object) -> AccessMode:
+    try:
+        return AccessMode(str(value))
+    except ValueError:
+        raise InputError('mode must be "ro" or "rw"') from None
+
+
+def switch_detail(result: HandoverResult) -> Json:
+    """What a switch result and its log line say about the storage (empty: nothing)."""
+    if isinstance(result, StorageHeld):
+        return {
+            "usb": "held",
+            "held_by": str(result.by_port),
+            "wanted": str(result.wanted_port),
+            "reason": result.reason.value,
+        }
+    if isinstance(result, StorageMoved):
+        detail: Json = {"usb": "moved", "from": str(result.from_port), "to": str(result.to_port)}
+        if result.forced:
+            detail["forced"] = True
+            detail["overrode"] = result.overrode.value if result.overrode else None
+        return detail
+    if result.reason is StayReason.PINNED:
+        return {"usb": "stayed", "held_by": _text(result.port), "reason": result.reason.value}
+    return {}
+
+
+class _Glue:
+    """The device's ``MediumListener``: forwards its reports to the service."""
+
+    def __init__(self, service: StorageService) -> None:
+        self._service = service
+
+    def io_started(self, write: bool) -> None:
+        self._service.device_io(started=True, write=write)
+
+    def io_finished(self, write: bool) -> None:
+        self._service.device_io(started=False, write=write)
+
+    def lock_changed(self, locked: bool) -> None:
+        self._service.device_lock(locked)
+
+    def host_ejected(self) -> None:
+        self._service.device_ejected()
+
+
+class StorageService:
+    """The one storage device of the switch, its images and its emulated hosts."""
+
+    def __init__(
+        self,
+        store: ImageStore,
+        *,
+        ports: int,
+        focus: PortId,
+        quiet_period: float = DEFAULT_QUIET_PERIOD,
+        record: Record,
+        clock: Callable[[], float],
+        on_change: Callable[[], None] = lambda: None,
+        rearm: Rearm | None = None,
+        on_plug: Plug | None = None,
+        opener: Opener | None = None,
+    ) -> None:
+        self.store = store
+        self.ports = ports
+        self.quiet_period = quiet_period
+        self.core = StorageHandover(quiet_period, focus=focus.local)
+        self.unit = LogicalUnit(listener=_Glue(self))
+        self.bus = EmulatedLun(self.unit) if opener is None else EmulatedLun(self.unit, opener)
+        self.transport = BulkOnlyTransport(self.unit)
+        self._record, self._clock = record, clock
+        self._on_change, self._rearm_hook, self._on_plug = on_change, rearm, on_plug
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
+        self._queued: list[StorageEvent] = []
+        self._hosts: dict[int, StorageHost] = {}
+        # The port the device is plugged into. It lags the core's port while a move that
+        # a host eject caused waits for ``drain()`` (the host's command is still running).
+        self._plugged: PortId | None = None
+        self.library = ImageLibrary(
+            store, log=self._log, changed=self._changed, placement=self._placement
+        )
+        self._shown = self._summary(self.core.state())
+
+    @property
+    def max_image_size(self) -> int:
+        return self.store.max_image_size
+
+    def restore(self) -> None:
+        """Re-attach the image the store records (pinned: to its port; else to focus)."""
+        if self.store.recovered:
+            self._log(SYSTEM, (), action="catalog_reset", problem=self.store.recovered)
+        att = self.store.attachment()
+        if att is None or self.core.state().image is not None:
+            return
+        try:
+            self._attach(att.image, att.mode, att.port if att.pinned else None)
+        except KvmError as exc:
+            with contextlib.suppress(KvmError):
+                self.store.set_attachment(None)
+            self._log(SYSTEM, (), action="restore_failed", image=att.image, problem=str(exc))
+            return
+        state = self.core.state()
+        self._log(
+            SYSTEM, (str(state.port),), action="restore", image=att.image, mode=att.mode.value
+        )
+
+    def close(self) -> None:
+        """Shutdown: stop the timer, flush and close the medium (the record is kept)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        try:
+            self.unit.unload(force=True)
+        except DeviceError as exc:
+            log.warning("storage: closing the medium: %s", exc)
+
+    # -- the switchboard's hook ----------------------------------------------------------
+
+    def focus_moved(
+        self, port: PortId, now: float, force: bool = False, *, origin: Origin = SYSTEM
+    ) -> HandoverResult:
+        """Usb focus moved: move, hold or leave the storage. The caller pushes state."""
+        result = self.core.focus_moved(port.local, now, force=force)
+        self._apply(result, origin)
+        self._shown = self._summary(self.core.state())
+        return result
+
+    def held(self) -> tuple[str | None, str | None]:
+        """(port holding the storage back, reason) for ``StatusView``; (None, None)."""
+        state = self.core.state()
+        if not state.held:
+            return None, None
+        return _text(state.port), state.reason.value if state.reason else None
+
+    # -- operator actions (the HTTP routes) ----------------------------------------------
+
+    def attach(self, image: str, mode: str, pin: str | None, origin: Origin) -> Json:
+        access = parse_mode(mode)
+        pinned = self.parse_port(pin) if pin is not None else None
+        port = self._attach(image, access, pinned)
+        self._log(
+            origin, (str(port),), action="attach", image=image, mode=access.value, pinned=bool(pin)
+        )
+        self._changed()
+        return self.view()
+
+    def eject(self, force: bool, origin: Origin) -> Json:
+        """Detach the image: 409 (BusyError) while the host is busy with it, unless forced."""
+        event = self.core.detach(force=force)
+        problem = ""
+        try:
+            if self.unit.locked:
+                self.bus.forced_eject()
+            else:
+                self.bus.set_file("")
+        except DeviceError as exc:  # the final flush failed; the medium is closed anyway
+            problem = str(exc)
+        finally:
+            self._plug(None)
+            self.store.set_attachment(None)
+            self._rearm()
+        detail: Json = {"action": "eject", "image": event.image, "forced": event.forced}
+        if event.forced:
+            detail["overrode"] = event.reason.value if event.reason else None
+            log.warning("storage: forced eject of %s from busy port %s", event.image, event.port)
+        if problem:
+            detail["problem"] = problem
+        self._log(origin, (str(event.port),), **detail)
+        self._changed()
+        return dict(self.view(), forced=event.forced)
+
+    def pin(self, port: str | None, force: bool, origin: Origin) -> Json:
+        """Pin to ``port`` (moving there under the hold rules) or unpin (``None``)."""
+        target = self.parse_port(port) if port is not None else None
+        result = self.core.pin(target, self._clock(), force=force)
+        self._log(origin, (str(target),) if target else (), action="pin", port=port)
+        self._apply(result, origin)
+        self._persist()
+        self._changed()
+        return dict(self.view(), **switch_detail(result))
+
+    async def create_image(self, name: str, size: int, origin: Origin) -> Json:
+        return await self.library.create(name, size, origin)
+
+    async def upload_image(
+        self, name: str, chunks: AsyncIterable[bytes], length: int | None, origin: Origin
+    ) -> Json:
+        return await self.library.upload(name, chunks, length, origin)
+
+    async def set_read_only(self, name: str, read_only: bool, origin: Origin) -> Json:
+        return await self.library.set_read_only(name, read_only, origin)
+
+    async def delete_image(self, name: str, origin: Origin) -> None:
+        await self.library.delete(name, origin)
+
+    # -- views --------------------------------------------------------------------------
+
+    def view(self, *, images: bool = True) -> Json:
+        """The ``storage`` object of GET /state and GET /storage."""
+        state = self.core.state()
+        doc: Json = {
+            "image": state.image,
+            "mode": state.mode.value if state.mode else None,
+            "port": _text(state.port),
+            "pinned": state.pinned,
+            "focus": _text(state.focus),
+            "present": self.unit.medium is not None,
+            "held_by": _text(state.port) if state.held else None,
+            "held_reason": state.reason.value if state.held and state.reason else None,
+            "pending": _text(state.pending),
+            "locked": state.locked,
+            "in_flight": state.in_flight,
+            "ejected": state.ejected,
+            "quiet_period": self.quiet_period,
+            "max_image_size": self.max_image_size,
+        }
+        if images:
+            doc["images"] = self.images()
+        return doc
+
+    def images(self) -> list[Json]:
+        return self.library.images()
+
+    def _placement(self, name: str) -> Json | None:
+        state = self.core.state()
+        if state.image != name or state.mode is None:
+            return None
+        return {"port": _text(state.port), "mode": state.mode.value, "pinned": state.pinned}
+
+    def target_view(self, unit: int) -> Json:
+        """The ``storage`` field of GET /ports/{id}/target: what that computer sees.
+        Files are read from the medium directly (no SCSI, so no I/O is reported)."""
+        state = self.core.state()
+        medium = self.unit.medium
+        if not self.medium_on(PortId(unit)) or medium is None or state.mode is None:
+            return {"present": False, "image": None, "mode": None, "files": []}
+        try:
+            files: list[Json] | None = [
+                {"name": n, "size": s} for n, s in FlatVolume.mount(medium).files().items()
+            ]
+        except KvmError:  # blank or not a flat volume: the computer sees raw blocks
+            files = None
+        return {"present": True, "image": state.image, "mode": state.mode.value, "files": files}
+
+    def host_for(self, unit: int | PortId) -> StorageHost:
+        """The emulated computer of port ``unit`` as a USB mass-storage host."""
+        port = unit if isinstance(unit, PortId) else PortId(unit)
+        port = self.parse_port(str(port.local))
+        host = self._hosts.get(port.unit)
+        if host is None:
+            host = self._hosts[port.unit] = StorageHost(self, port)
+        return host
+
+    def device_on(self, port: PortId) -> BulkOnlyTransport:
+        """The device, for the host on ``port`` (``StorageHost``'s ``Socket``)."""
+        if self._plugged is None or self._plugged != port:
+            raise DeviceError(f"no USB storage is plugged into port {port}")
+        return self.transport
+
+    def medium_on(self, port: PortId) -> bool:
+        return self._plugged == port and self.unit.medium is not None
+
+    def parse_port(self, text: object) -> PortId:
+        port = parse_port_id(text, self.ports)
+        if port.channel is not None:
+            raise InputError("storage plugs into a port of this unit, not a cascaded one")
+        return port
+
+    # -- device reports (the MediumListener glue) and the timer ---------------------------
+
+    def device_io(self, *, started: bool, write: bool) -> None:
+        port = self._plugged
+        if port is None:
+            return
+        if started:
+            self.core.io_started(port, self._clock(), write=write)
+        else:
+            self.core.io_finished(port, self._clock(), write=write)
+        self._rearm()
+        self._changed_if_shown_differs()
+
+    def device_lock(self, locked: bool) -> None:
+        port = self._plugged
+        if port is not None:
+            self.core.lock_changed(port, locked, self._clock())
+            self._rearm()
+            self._changed_if_shown_differs()
+
+    def device_ejected(self) -> None:
+        port = self._plugged
+        if port is None:
+            return
+        self._queued.extend(self.core.host_ejected(port, self._clock()))
+        with contextlib.suppress(RuntimeError):  # no loop: the caller drains (StorageHost)
+            asyncio.get_running_loop().call_soon(self.drain)
+
+    def drain(self) -> None:
+        """Apply what host ejects caused (call once the host's command has completed)."""
+        queued, self._queued = self._queued, []
+        for item in queued:
+            if isinstance(item, StorageEjected):
+                self._log(SYSTEM, (str(item.port),), action="host_eject", image=item.image)
+            elif isinstance(item, StorageMoved):
+                self._move(item, SYSTEM)
+        if queued:
+            self._rearm()
+            self._changed()
+
+    def handle_timer(self) -> StorageMoved | None:
+        """The quiet period may be over: complete a held move (``loop.call_at`` calls it)."""
+        moved = self.core.handle_timer(self._clock())
+        if moved is not None:
+            self._move(moved, SYSTEM)
+        self._rearm()
+        if moved is not None:
+            self._changed()
+        else:
+            self._changed_if_shown_differs()
+        return moved
+
+    def _fire(self) -> None:
+        self._timer, self._deadline = None, None
+        self.handle_timer()
+
+    def _rearm(self) -> None:
+        deadline = self.core.next_deadline()
+        if deadline == self._deadline:
+            return
+        self._deadline = deadline
+        if self._rearm_hook is not None:
+            self._rearm_hook(deadline)
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if deadline is not None:
+            self._timer = asyncio.get_running_loop().call_at(deadline, self._fire)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _attach(self, image: str, mode: AccessMode, pin: PortId | None) -> PortId:
+        info = self.store.check_attachable(image, mode)
+        event = self.core.attach(image, mode, pin=pin)
+        try:
+            self.transport.disconnect()  # the device is plugged afresh into that port
+            self.bus.set_ro(mode is AccessMode.READ_ONLY or info.read_only)
+            self.bus.set_file(str(self.store.path(image)))
+            self.store.set_attachment(Attachment(image, event.port, mode, event.pinned))
+        except BaseException:
+            self.core.detach(force=True)
+            with contextlib.suppress(KvmError):
+                self.bus.forced_eject()
+            raise
+        self._plug(event.port)
+        self._rearm()
+        return event.port
+
+    def _apply(self, result: HandoverResult, origin: Origin) -> None:
+        if isinstance(result, StorageMoved):
+            self._move(result, origin)
+        elif isinstance(result, StorageHeld):
+            self._log(
+                origin,
+                (str(result.by_port), str(result.wanted_port)),
+                action="held",
+                image=result.image,
+                wanted=str(result.wanted_port),
+                reason=result.reason.value,
+            )
+        self._rearm()
+
+    def _move(self, event: StorageMoved, origin: Origin) -> None:
+        self.transport.disconnect()  # unplugged from the old host...
+        detail: Json = {"action": "move", "image": event.image, "from": str(event.from_port)}
+        detail |= {"to": str(event.to_port), "forced": event.forced, "deferred": event.deferred}
+        if event.forced:
+            detail["overrode"] = event.overrode.value if event.overrode else None
+            log.warning("storage: forced move of %s off busy port %s", event.image, event.from_port)
+        if self.bus.file() == "":  # the old host ejected it: present it to the new host
+            try:
+                self.bus.set_file(str(self.store.path(event.image)))
+            except KvmError as exc:
+                detail["problem"] = str(exc)
+        self._plug(event.to_port)  # ...and plugged into the new one
+        self._log(origin, (str(event.to_port), str(event.from_port)), **detail)
+
+    def _plug(self, port: PortId | None) -> None:
+        old, self._plugged = self._plugged, port
+        if old != port and self._on_plug is not None:
+            self._on_plug(old, port)
+
+    def _persist(self) -> None:
+        state = self.core.state()
+        if state.image is None or state.mode is None or state.port is None:
+            return
+        port = state.pending if state.pinned and state.pending is not None else state.port
+        self.store.set_attachment(Attachment(state.image, port, state.mode, state.pinned))
+
+    def _log(self, origin: Origin, ports: tuple[str, ...], **detail: Any) -> None:
+        if origin.detail:
+            detail.setdefault("via", origin.detail)
+        self._record("storage", origin.source.value, ports, origin.user, detail)
+
+    @staticmethod
+    def _summary(state: StorageState) -> tuple[object, ...]:
+        return (state.port, state.held, state.reason, state.locked, state.ejected)
+
+    def _changed(self) -> None:
+        self._shown = self._summary(self.core.state())
+        self._on_change()
+
+    def _changed_if_shown_differs(self) -> None:
+        if self._summary(self.core.state()) != self._shown:
+            self._changed()
