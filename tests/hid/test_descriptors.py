@@ -22,7 +22,7 @@ X, Y, WHEEL, AC_PAN = 0x10030, 0x10031, 0x10038, 0xC0238
 @pytest.fixture(scope="module")
 def hidtools() -> Any:
     require_module("hidtools", "hid-tools is the independent report-descriptor parser")
-    from hidtools import hid  # noqa: PLC0415 - optional test oracle, imported after the skip
+    from hidtools import hid
 
     return hid
 
