@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from kvmswitchd.console.gpio import GpioSpec, parse_gpio
 from kvmswitchd.console.sources import DeviceSpec, parse_device_specs
 from kvmswitchd.core.hotkeys import DEFAULT_PROFILE, HotkeyProfile, profile_from_config
 from kvmswitchd.core.ports import MAX_PORTS, MIN_PORTS
@@ -82,6 +83,7 @@ class Config:
     drm_root: Path | None = Path("/sys/class/drm")
     usbip_host: str = "127.0.0.1"
     usbip_port: int = 3240
+    buttons: GpioSpec | None = None  # front-panel buttons on GPIO lines (real mode)
     storage_quiet_period: float = 5.0
     max_image_size: int = 16 << 30
 
@@ -272,8 +274,10 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
             "video",
             "usbip",
             "storage",
+            "buttons",
         },
     )
+    buttons = doc.get("buttons")
     storage = _table(doc.get("storage", {}), "storage")
     _check_keys(storage, "storage", {"quiet_period", "max_image_size"})
     usbip = _table(doc.get("usbip", {}), "usbip")
@@ -350,6 +354,7 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
         usbip_port=usbip_port,
         storage_quiet_period=_float(storage, "quiet_period", "storage", 5.0, 0.0),
         max_image_size=_int(storage, "max_image_size", "storage", 16 << 30, 1 << 20, 1 << 41),
+        buttons=parse_gpio(_table(buttons, "buttons"), ports) if buttons is not None else None,
     )
 
 

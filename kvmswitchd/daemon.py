@@ -24,7 +24,7 @@ from kvmswitchd.accounts import Accounts
 from kvmswitchd.config import Config, PortConfig
 from kvmswitchd.console.records import leds_from_hid
 from kvmswitchd.console.sources import ConsoleSource, build_sources
-from kvmswitchd.core.commands import Command, Origin
+from kvmswitchd.core.commands import Command, Origin, Source, Step, SwitchTo
 from kvmswitchd.core.hotkeys import HotkeyDetector
 from kvmswitchd.core.permissions import command_permission
 from kvmswitchd.core.ports import Channel, PortId
@@ -193,6 +193,7 @@ class Daemon:
         self._sources: list[ConsoleSource] = []
         self._serial: list[SerialEndpoint] = []
         self.accounts: Accounts | None = None
+        self._buttons: Any = None
         self.setup_token: str | None = None
 
     def check(self) -> None:
@@ -227,6 +228,7 @@ class Daemon:
         self._start_accounts(board)
         self._start_storage(board)
         self._start_console(board)
+        self._start_buttons(board)
         await self._start_serial(board)
         await self._start_http(board)
         board.journal.record(
@@ -318,6 +320,20 @@ class Daemon:
             await endpoint.start()
             self._serial.append(endpoint)
         board.extra_state["serial"] = lambda: [e.describe() for e in self._serial]
+
+    def _start_buttons(self, board: Switchboard) -> None:
+        spec = self.config.buttons
+        if spec is None:
+            return
+        from kvmswitchd.console.gpio import GpioButtons
+
+        def press(name: str) -> None:
+            step = name in ("next", "prev")
+            command = Step(1 if name == "next" else -1) if step else SwitchTo(name)
+            board.run(command, Origin(Source.BUTTON, detail=f"gpio button {name}"))
+
+        self._buttons = GpioButtons(spec, press)
+        self._buttons.start()
 
     def _start_console(self, board: Switchboard) -> None:
         loop = asyncio.get_running_loop()
@@ -427,6 +443,9 @@ class Daemon:
         for endpoint in self._serial:
             await endpoint.stop()
         self._serial = []
+        if self._buttons is not None:
+            self._buttons.close()
+            self._buttons = None
         for source in self._sources:
             source.close()  # releases what the console devices held, through the router
         self._sources = []
