@@ -50,7 +50,7 @@ class FakeRequest:
 def test_the_buttons_table_is_validated_with_key_paths() -> None:
     spec = parse_gpio({"chip": "/dev/gpiochip0", "lines": {"1": 17, "next": 22}}, 4)
     assert spec == GpioSpec("/dev/gpiochip0", {"1": 17, "next": 22})
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"lines": {"1": 1}}, "buttons.chip"),
         ({"chip": "/dev/gpiochip0", "lines": {"9": 1}}, "buttons.lines.9"),
         ({"chip": "/dev/gpiochip0", "lines": {"1": -1}}, "buttons.lines.1"),
