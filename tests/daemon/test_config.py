@@ -120,3 +120,16 @@ def test_tls_needs_both_certificate_and_key() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config({"http": {"tls_cert": "/x.pem"}})
     assert info.value.path == "http.tls_key"
+
+
+def test_the_readme_config_example_is_valid() -> None:
+    import re
+    import tomllib
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    assert blocks, "the README has a full config example"
+    config = parse_config(tomllib.loads(blocks[0]))
+    assert config.port(2).name == "Build server"
+    assert config.serial is not None and config.serial[0].dialect == "text"
+    assert config.buttons is not None and config.buttons.lines["next"] == 22

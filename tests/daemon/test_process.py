@@ -81,6 +81,7 @@ async def test_the_readme_run_command_serves_health_and_stops_cleanly_on_sigterm
     assert proc.stdout is not None
     banner = proc.stdout.read().decode()
     assert f"setup token {token}" in banner
+    assert f"serial text endpoint ttyKVM0 on {tmp_path / 'ttyKVM0'}" in banner
     log = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert log[-1]["kind"] == "shutdown"
 
