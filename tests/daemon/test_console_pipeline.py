@@ -278,3 +278,21 @@ async def test_front_panel_buttons_and_scan_over_http(running: Running) -> None:
     )
     assert (await running.get("/state"))["scan"]["on"] is False
     _ = keymap, aiohttp
+
+
+async def test_auto_scan_cycles_only_the_video_focus_until_a_console_key(running: Running) -> None:
+    moves: asyncio.Queue[LogEntry] = asyncio.Queue()
+    running.board.journal.subscribe(
+        lambda e: moves.put_nowait(e) if e.source == "scan" and e.kind == "switch" else None
+    )
+    await running.post("/scan", {"on": True, "dwell": 0.5})
+    first = await asyncio.wait_for(moves.get(), 10)
+    second = await asyncio.wait_for(moves.get(), 10)
+    assert (first.detail["to"], second.detail["to"]) == ("2", "3")
+    assert first.detail["channels"] == ["video"]
+    state = await running.get("/state")
+    assert state["focus"]["km"] == "1"
+    await running.post(
+        "/console/events", {"events": [{"type": "EV_KEY", "code": "KEY_SPACE", "value": 1}]}
+    )
+    assert (await running.get("/state"))["scan"]["on"] is False
