@@ -8,26 +8,47 @@ export class ApiError extends Error {
   }
 }
 
+// Websocket error codes → the HTTP status the same refusal has on the JSON API.
+const WS_STATUS = { unauthorized: 401, forbidden: 403, not_found: 404, unknown_port: 404, busy: 409 };
+
 let signInShown = false;
 
-/** A 401 anywhere: go to the login page when the daemon has one, else say so. */
-export async function needSignIn() {
+/** A 401 anywhere (the session ended): tell the page once, until signedIn(). */
+export function needSignIn(message = "Your session has ended. Sign in again.") {
   if (signInShown) return;
   signInShown = true;
-  try {
-    const page = await fetch("/login.html", { method: "HEAD", cache: "no-store" });
-    if (page.ok) {
-      location.assign(`/login.html?next=${encodeURIComponent(location.pathname)}`);
-      return;
-    }
-  } catch { /* no login page: fall through */ }
-  document.dispatchEvent(new CustomEvent("kvm:signin"));
+  document.dispatchEvent(new CustomEvent("kvm:signin", { detail: { message } }));
 }
 
-/** Call /api/v1{path}; resolves to the JSON body, rejects with an ApiError. */
-export async function api(method, path, body) {
+/** Signed in again: the next 401 is news. */
+export function signedIn() {
+  signInShown = false;
+}
+
+/** Signed out on purpose: the 401s of requests still in flight are not news. */
+export function signedOut() {
+  signInShown = true;
+}
+
+function errorText(status, data, fallback) {
+  const message = data?.message ?? fallback;
+  if (status === 403) return `Not allowed: ${message}`;
+  if (status === 413) return `Too large: ${message}`;
+  return message;
+}
+
+/**
+ * Call /api/v1{path}; resolves to the JSON body, rejects with an ApiError.
+ * Options: ``raw`` (a Blob/ArrayBuffer sent as ``type``, default application/octet-stream)
+ * instead of a JSON body; ``signIn: false`` for the login routes, whose 401 means "wrong
+ * password", not "the session ended".
+ */
+export async function api(method, path, body, { raw, type, signIn = true } = {}) {
   const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
-  if (body !== undefined) {
+  if (raw !== undefined) {
+    init.headers["Content-Type"] = type ?? "application/octet-stream";
+    init.body = raw;
+  } else if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
@@ -37,23 +58,25 @@ export async function api(method, path, body) {
   } catch (err) {
     throw new ApiError(0, "unreachable", `the switch did not answer (${err.message})`);
   }
-  if (resp.status === 401) {
-    needSignIn();
-    throw new ApiError(401, "unauthorized", "sign in to use the switch");
-  }
   let data = null;
   try {
     data = await resp.json();
   } catch { /* a non-JSON body */ }
+  if (resp.status === 401 && signIn) {
+    needSignIn();
+    throw new ApiError(401, "unauthorized", "sign in to use the switch");
+  }
   if (!resp.ok) {
-    throw new ApiError(resp.status, data?.error ?? "http_error", data?.message ?? resp.statusText);
+    const error = new ApiError(resp.status, data?.error ?? "http_error", errorText(resp.status, data, resp.statusText));
+    error.retryAfter = Number(resp.headers.get("Retry-After")) || null;
+    throw error;
   }
   return data;
 }
 
 /**
- * The websocket: reconnects with backoff, hands every server message to onMessage, and
- * request(msg) resolves on the matching ack (rejects on the matching error).
+ * The websocket: reconnects with backoff while started, hands every server message to
+ * onMessage, and request(msg) resolves on the matching ack (rejects on the matching error).
  */
 export class Live {
   constructor({ onMessage, onStatus }) {
@@ -63,10 +86,28 @@ export class Live {
     this.nextId = 1;
     this.pending = new Map();
     this.backoff = 500;
+    this.wanted = false;
+    this.timer = 0;
   }
 
   get open() {
     return this.socket?.readyState === WebSocket.OPEN;
+  }
+
+  /** Connect, and keep reconnecting until stop(). */
+  start() {
+    this.wanted = true;
+    if (!this.socket) this.connect();
+  }
+
+  /** Close for good (logout): no reconnect; pending requests fail. */
+  stop() {
+    this.wanted = false;
+    clearTimeout(this.timer);
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) socket.close(1000, "signed out");
+    this.failPending("the live connection closed");
   }
 
   connect() {
@@ -75,19 +116,27 @@ export class Live {
     this.socket = socket;
     this.onStatus("connecting");
     socket.addEventListener("open", () => {
+      if (socket !== this.socket) return;
       this.backoff = 500;
       this.onStatus("live");
     });
-    socket.addEventListener("message", (event) => this.receive(event.data));
+    socket.addEventListener("message", (event) => {
+      if (socket === this.socket) this.receive(event.data);
+    });
     socket.addEventListener("close", (event) => {
-      for (const { reject } of this.pending.values()) {
-        reject(new ApiError(0, "disconnected", "the live connection closed"));
-      }
-      this.pending.clear();
+      if (socket !== this.socket) return; // stop() already cleaned up
+      this.socket = null;
+      this.failPending("the live connection closed");
       this.onStatus("offline", event.reason);
-      setTimeout(() => this.connect(), this.backoff);
+      if (!this.wanted) return;
+      this.timer = setTimeout(() => { if (this.wanted && !this.socket) this.connect(); }, this.backoff);
       this.backoff = Math.min(this.backoff * 2, 10000);
     });
+  }
+
+  failPending(text) {
+    for (const { reject } of this.pending.values()) reject(new ApiError(0, "disconnected", text));
+    this.pending.clear();
   }
 
   receive(text) {
@@ -97,11 +146,13 @@ export class Live {
     } catch {
       return;
     }
+    if (message.type === "error" && message.error === "unauthorized") needSignIn();
     const waiter = message.id !== undefined ? this.pending.get(message.id) : undefined;
     if (waiter) {
       this.pending.delete(message.id);
       if (message.type === "error") {
-        waiter.reject(new ApiError(400, message.error, message.message));
+        const status = WS_STATUS[message.error] ?? 400;
+        waiter.reject(new ApiError(status, message.error, errorText(status, message, message.error)));
       } else {
         waiter.resolve(message);
       }

@@ -1,13 +1,22 @@
-// kvmswitchd web UI: wires the port grid, the screen, the event log and the live socket.
+// kvmswitchd web UI: signing in first (when the daemon has accounts), then the port grid,
+// the screen, the EDID panel, the event log and the live socket.
 
-import { api, Live } from "./api.js";
+import { api, Live, signedIn, signedOut } from "./api.js";
+import { AuthGate, authState, can } from "./auth.js";
+import { EdidPanel } from "./edid.js";
 import { EventLog } from "./log.js";
 import { CHANNELS, PortGrid } from "./ports.js";
 import { Screen } from "./screen.js";
 
 const $ = (id) => document.getElementById(id);
+const BOOT_RETRY_MS = 3000;
 let state = null;
 let missed = false;
+// enabled: the daemon has accounts; user: who is signed in (null with auth off).
+const session = { enabled: false, user: null, running: false };
+
+/** May the signed-in user do this? Everything is allowed when auth is off. */
+const allowed = (permission, port = null) => !session.enabled || can(session.user, permission, port);
 
 // -- notices ------------------------------------------------------------------------------
 
@@ -24,11 +33,10 @@ function notify(message, kind = "info") {
   setTimeout(() => toast.remove(), 6000);
 }
 
-document.addEventListener("kvm:signin", () => {
-  const notice = $("notice");
-  notice.textContent = "Sign in required: this switch needs a login before it can be used.";
-  notice.hidden = false;
-});
+function showNotice(text) {
+  $("notice").textContent = text;
+  $("notice").hidden = !text;
+}
 
 // -- confirmation dialog --------------------------------------------------------------------
 
@@ -70,7 +78,7 @@ const live = new Live({
     el.title = reason ? `closed: ${reason}` : "";
     if (status === "offline") {
       missed = true;
-      api("GET", "/health").catch(() => {}); // surfaces a 401
+      api("GET", "/state").catch(() => {}); // surfaces a 401 (the session ended)
     } else if (status === "live" && missed) {
       missed = false;
       log.load(); // entries logged while we were away
@@ -78,7 +86,10 @@ const live = new Live({
   },
 });
 
-const grid = new PortGrid({ grid: $("ports") }, { notify, confirm: confirmSwitch, channels: pickedChannels });
+const grid = new PortGrid(
+  { grid: $("ports") },
+  { notify, confirm: confirmSwitch, channels: pickedChannels, allowed },
+);
 const screen = new Screen(
   {
     monitor: $("monitor"),
@@ -89,22 +100,60 @@ const screen = new Screen(
     hint: $("capture-hint"),
     status: $("target-status"),
   },
-  { live, notify },
+  { live, notify, allowed },
 );
 const log = new EventLog(
   { list: $("log"), kind: $("f-kind"), source: $("f-source"), port: $("f-port") },
   { notify },
 );
+const edid = new EdidPanel(
+  {
+    panel: $("edid"),
+    port: $("edid-port"),
+    facts: $("edid-facts"),
+    warning: $("edid-warning"),
+    warningText: $("edid-warning-text"),
+    alternatives: $("edid-alternatives"),
+    readonly: $("edid-readonly"),
+    controls: $("edid-controls"),
+    presetForm: $("edid-preset-form"),
+    preset: $("edid-preset"),
+    upload: $("edid-upload"),
+    file: $("edid-file"),
+    reset: $("edid-default"),
+    download: $("edid-download"),
+    hexForm: $("edid-hex-form"),
+    hex: $("edid-hex"),
+    idle: $("edid-idle"),
+    error: $("edid-error"),
+    done: $("edid-done"),
+  },
+  { notify, allowed },
+);
+
+function serialText(endpoints) {
+  if (!Array.isArray(endpoints) || !endpoints.length) return "";
+  const parts = endpoints.map((e) => {
+    const where = e.path ?? e.device ?? e.address ?? e.endpoint ?? "";
+    return `${e.name} (${e.dialect}) on ${where}${e.connected ? " · connected" : ""}`;
+  });
+  return `Serial control: ${parts.join("; ")}`;
+}
 
 function showState(next) {
+  if (!session.running) return; // a late answer after signing out
   state = next;
   grid.render(state);
   screen.setFocus(state);
+  edid.setState(state);
   log.setPorts(state.ports);
   const scanning = Boolean(state.scan?.on);
   const scan = $("scan");
   scan.setAttribute("aria-pressed", String(scanning));
   scan.textContent = scanning ? `Scanning (${state.scan.dwell ?? ""}s)` : "Auto-scan";
+  const typing = allowed("type", state.focus?.km);
+  for (const el of $("type-form").elements) el.disabled = !typing;
+  $("serial-info").textContent = serialText(state.serial);
   document.body.dataset.ready = "true";
 }
 
@@ -134,8 +183,131 @@ $("type-form").addEventListener("submit", async (event) => {
   }
 });
 
+// -- signing in and out ---------------------------------------------------------------------
+
+const gate = new AuthGate(
+  {
+    setupForm: $("setup-form"),
+    setupToken: $("setup-token"),
+    setupName: $("setup-name"),
+    setupPassword: $("setup-password"),
+    setupPassword2: $("setup-password2"),
+    setupError: $("setup-error"),
+    setupSubmit: $("setup-submit"),
+    loginForm: $("login-form"),
+    loginInfo: $("login-info"),
+    loginName: $("login-name"),
+    loginPassword: $("login-password"),
+    loginError: $("login-error"),
+    loginSubmit: $("login-submit"),
+  },
+  { onSignedIn: (user) => startApp(user) },
+);
+
+function setView(view) {
+  document.body.dataset.view = view;
+}
+
+function showAccount(user) {
+  $("account").hidden = !user;
+  if (!user) return;
+  const who = $("who");
+  const name = document.createElement("span");
+  name.className = "who-name";
+  name.textContent = user.name;
+  const role = document.createElement("span");
+  role.className = `role role-${String(user.role).replace(/[^a-z]/g, "")}`;
+  role.textContent = user.role;
+  who.replaceChildren(name, role);
+  who.title = `Signed in as ${user.name} (${user.role})`;
+}
+
+function applyRole() {
+  const switching = allowed("switch");
+  for (const id of ["prev", "next", "scan"]) {
+    const button = $(id);
+    button.dataset.title ??= button.title;
+    button.disabled = !switching;
+    button.title = switching ? button.dataset.title : "Your account may not switch ports";
+  }
+}
+
+function startApp(user) {
+  session.user = user;
+  session.running = true;
+  showNotice("");
+  showAccount(user);
+  applyRole();
+  setView("app");
+  api("GET", "/state").then(showState, (err) => notify(err.message, "error"));
+  log.load();
+  live.start();
+}
+
+function stopApp() {
+  session.running = false;
+  session.user = null;
+  live.stop();
+  screen.reset();
+  edid.reset();
+  state = null;
+  $("ports").replaceChildren();
+  $("log").replaceChildren();
+  $("serial-info").textContent = "";
+  $("conn").dataset.state = "offline";
+  $("conn").textContent = "offline";
+  showAccount(null);
+  document.body.dataset.ready = "false";
+}
+
+function showLogin(info) {
+  stopApp();
+  setView("gate");
+  gate.showLogin(info);
+}
+
+$("logout").addEventListener("click", async () => {
+  const user = session.user;
+  signedOut(); // the 401s of anything still in flight are expected now
+  stopApp(); // nothing new starts, the live socket closes...
+  await screen.settle(); // ...and the screen's last redraw lands before the session ends
+  try {
+    await api("POST", "/auth/logout", {}, { signIn: false });
+  } catch (err) {
+    if (err.status !== 401) { // 401: the session had ended anyway
+      notify(`Could not sign out: ${err.message}`, "error");
+      signedIn();
+      startApp(user);
+      return;
+    }
+  }
+  showLogin("You have signed out.");
+});
+
+document.addEventListener("kvm:signin", (event) => {
+  session.enabled = true; // a 401 means this daemon has accounts, whatever we thought
+  showLogin(event.detail?.message);
+});
+
 // -- start --------------------------------------------------------------------------------
 
-api("GET", "/state").then(showState, (err) => notify(err.message, "error"));
-log.load();
-live.connect();
+async function boot() {
+  let auth;
+  try {
+    auth = await authState();
+  } catch (err) {
+    $("gate-loading").textContent = `The switch did not answer (${err.message}); retrying…`;
+    setTimeout(boot, BOOT_RETRY_MS);
+    return;
+  }
+  session.enabled = auth.enabled;
+  if (!auth.enabled || auth.user) {
+    startApp(auth.user);
+    return;
+  }
+  setView("gate");
+  if (auth.setupRequired) gate.showSetup();
+  else gate.showLogin();
+}
+
+boot();

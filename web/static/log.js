@@ -18,8 +18,32 @@ export function describe(entry) {
   if (entry.kind === "rename") {
     return `port ${(entry.ports ?? []).join(",")} renamed “${d.old}” → “${d.new}”${who}`;
   }
-  const extra = Object.entries(d).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`);
+  const ports = (entry.ports ?? []).join(",");
+  if (entry.kind === "edid") {
+    const parts = [];
+    if (d.edid !== undefined) parts.push(`EDID ${edidText(d.edid)}`);
+    if (d.idle_monitor !== undefined) parts.push(`monitor while idle ${d.idle_monitor ? "on" : "off"}`);
+    const mode = d.mode ? ` (${d.mode})` : "";
+    return `port ${ports}: ${parts.join(", ") || "EDID changed"}${mode} from ${entry.source}${who}`;
+  }
+  if (entry.kind === "mode_warning" && d.warning) return shorten(String(d.warning), 240);
+  const extra = Object.entries(d).map(([k, v]) => `${k}=${shorten(typeof v === "object" ? JSON.stringify(v) : String(v))}`);
   return `${entry.kind} from ${entry.source}${who} ${extra.join(" ")}`.trim();
+}
+
+/** A long value (an EDID blob, say) cut to ``max`` characters. */
+function shorten(text, max = 80) {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** An EDID change in words: a preset, an uploaded blob (its size), or the default. */
+function edidText(edid) {
+  if (edid === "default") return "back to default";
+  if (edid?.preset) return `preset ${edid.preset}`;
+  const hex = typeof edid?.hex === "string" ? edid.hex.replace(/[^0-9a-f]/gi, "") : "";
+  if (hex) return `uploaded (${hex.length / 2} bytes)`;
+  if (edid?.base64) return "uploaded";
+  return shorten(JSON.stringify(edid));
 }
 
 function fillSelect(select, values, label) {

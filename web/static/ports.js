@@ -34,8 +34,9 @@ export function switchWarnings(state, port, channels) {
 }
 
 export class PortGrid {
-  constructor(els, { notify, confirm, channels }) {
+  constructor(els, { notify, confirm, channels, allowed = () => true }) {
     this.els = els;
+    this.allowed = allowed; // (permission, port) => may the signed-in user?
     this.notify = notify;
     this.confirm = confirm;
     this.channels = channels; // () => the channels picked for a switch
@@ -62,7 +63,9 @@ export class PortGrid {
     const select = document.createElement("button");
     select.className = "port-select";
     select.type = "button";
-    select.title = `Switch to ${port.name}`;
+    const switchable = this.allowed("switch", port.id);
+    select.title = switchable ? `Switch to ${port.name}` : `Your account may not switch to ${port.name}`;
+    select.disabled = !switchable;
     select.addEventListener("click", () => this.switchTo(port));
     const head = document.createElement("span");
     head.className = "port-head";
@@ -98,6 +101,7 @@ export class PortGrid {
     rename.title = "Rename";
     rename.setAttribute("aria-label", `Rename ${port.name}`);
     rename.textContent = "✎";
+    rename.hidden = !this.allowed("configure", port.id);
     rename.addEventListener("click", () => this.startRename(card, port));
     card.append(select, rename);
 
@@ -107,6 +111,7 @@ export class PortGrid {
       for (const w of port.warnings) {
         const item = document.createElement("li");
         item.textContent = warningText(w);
+        item.title = warningText(w);
         list.append(item);
       }
       card.append(list);

@@ -10,25 +10,25 @@ const MOUSE_FLUSH_MS = 33; // mouse moves are coalesced to about 30 messages a s
 const ABS_MAX = 32767;
 
 export class Screen {
-  constructor(els, { live, notify }) {
+  constructor(els, { live, notify, allowed = () => true }) {
     this.els = els;
     this.live = live;
     this.notify = notify;
+    this.allowed = allowed; // (permission, port) => may the signed-in user?
+    this.typing = true; // may type and point into the km-focused port
     this.videoPort = null;
     this.kmPort = null;
     this.mouseMode = "relative";
     // The PNG route is used once the daemon documents it (no 404 probing before that);
     // a port whose frame fails to load falls back to its text screen.
-    this.pngRoute = fetch("/api/v1/openapi.json", { cache: "no-store" })
-      .then((r) => (r.ok ? r.json() : null))
-      .then((doc) => Boolean(doc?.paths?.["/api/v1/ports/{id}/screen"]?.get))
-      .catch(() => false);
+    // Probed on the first draw, not before: with accounts on, the document needs a login.
+    this.pngRoute = null;
     this.noPng = new Set();
     this.mode = { width: 1920, height: 1080 };
     this.keys = new Set();
     this.buttons = new Set();
     this.motion = { dx: 0, dy: 0, abs: null, timer: 0 };
-    this.busy = false;
+    this.running = null; // the redraw in flight
     this.again = false;
     this.wire();
     els.image.addEventListener("error", () => {
@@ -47,35 +47,70 @@ export class Screen {
     this.videoPort = video;
     this.kmPort = km;
     this.mouseMode = byId.get(km)?.mouse === "absolute" ? "absolute" : "relative";
+    this.typing = this.allowed("type", km);
     const name = (id) => byId.get(id)?.name ?? `Port ${id}`;
     const label = (id) => (name(id) === `Port ${id}` ? name(id) : `${name(id)} · port ${id}`);
     this.els.title.textContent = label(video);
-    this.els.hint.textContent = km === video
-      ? `Click the screen to type and point into ${name(km)}; click outside to release.`
-      : `Keyboard and mouse go to ${label(km)}, not the port shown.`;
-    this.els.hint.classList.toggle("warn", km !== video);
+    if (!this.typing) {
+      this.els.hint.textContent = `Your account can watch ${name(video)} but not type into ${name(km)}.`;
+    } else {
+      this.els.hint.textContent = km === video
+        ? `Click the screen to type and point into ${name(km)}; click outside to release.`
+        : `Keyboard and mouse go to ${label(km)}, not the port shown.`;
+    }
+    this.els.hint.classList.toggle("warn", km !== video || !this.typing);
     if (changed) this.refresh();
   }
 
+  /** Signed out: show nothing, poll nothing, send nothing. */
+  reset() {
+    this.keys.clear(); // the session is gone: nothing can be sent any more
+    this.buttons.clear();
+    this.videoPort = this.kmPort = null;
+    this.pngRoute = null; // probed again once signed in
+    this.noPng.clear();
+    const { text, image, pointer, status, title, hint, monitor } = this.els;
+    text.textContent = "";
+    image.hidden = true;
+    image.removeAttribute("src");
+    text.hidden = false;
+    pointer.hidden = true;
+    status.textContent = "";
+    title.textContent = "Screen";
+    hint.textContent = "";
+    monitor.dataset.empty = "true";
+    if (this.capturing) monitor.blur();
+  }
+
   /** Redraw soon; calls while a redraw is in flight coalesce into one more. */
-  async refresh() {
-    if (this.videoPort === null) return;
-    if (this.busy) {
+  refresh() {
+    if (this.videoPort === null) return this.running ?? Promise.resolve();
+    if (this.running) {
       this.again = true;
-      return;
+      return this.running;
     }
-    this.busy = true;
-    try {
-      do {
-        this.again = false;
-        await this.draw(this.videoPort);
-      } while (this.again);
-    } finally {
-      this.busy = false;
-    }
+    this.running = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.draw(this.videoPort);
+        } while (this.again && this.videoPort !== null);
+      } finally {
+        this.running = null;
+      }
+    })();
+    return this.running;
+  }
+
+  /** Resolves once no redraw is in flight (before signing out). */
+  async settle() {
+    while (this.running) await this.running.catch(() => {});
   }
 
   async hasPng(port) {
+    this.pngRoute ??= api("GET", "/openapi.json")
+      .then((doc) => Boolean(doc?.paths?.["/api/v1/ports/{id}/screen"]?.get))
+      .catch(() => false);
     return (await this.pngRoute) && !this.noPng.has(port);
   }
 
@@ -89,6 +124,7 @@ export class Screen {
     try {
       target = await api("GET", `/ports/${encodeURIComponent(port)}/target`);
     } catch (err) {
+      if (port !== this.videoPort) return;
       text.textContent = png ? "" : `No screen for this port (${err.message}).`;
       monitor.dataset.empty = "true";
       this.els.pointer.hidden = true;
@@ -133,7 +169,7 @@ export class Screen {
   // -- capture ------------------------------------------------------------------------
 
   get capturing() {
-    return document.activeElement === this.els.monitor;
+    return this.typing && document.activeElement === this.els.monitor;
   }
 
   wire() {
@@ -168,6 +204,7 @@ export class Screen {
   }
 
   key(event, value) {
+    if (!this.typing) return;
     const name = evdevKey(event.code);
     if (!name) return;
     event.preventDefault();
