@@ -12,6 +12,7 @@ EDID it is shown; when the console monitor can't show that mode the port carries
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,13 @@ class Override:
 
     preset: str | None = None
     blob: bytes | None = None
+
+    def summary(self) -> str:
+        """A short text for the event log (never the whole blob)."""
+        if self.preset is not None:
+            return f"preset {self.preset}"
+        blob = self.blob or b""
+        return f"blob of {len(blob)} bytes, sha256 {hashlib.sha256(blob).hexdigest()[:12]}"
 
     def to_json(self) -> dict[str, str]:
         if self.preset is not None:

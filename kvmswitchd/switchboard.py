@@ -241,7 +241,7 @@ class Switchboard:
         detail: dict[str, Any] = {}
         if chosen or default:
             self.edids.set_override(unit, override)
-            detail["edid"] = override.to_json() if override else "default"
+            detail["edid"] = override.summary() if override else "default"
         if idle is not None:
             self.edids.idle_monitor[unit] = idle
             detail["idle_monitor"] = idle

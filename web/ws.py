@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, hdrs, web
 
 from kvmswitchd.core.commands import SwitchTo
-from kvmswitchd.errors import InputError, KvmError, PermissionDenied
+from kvmswitchd.errors import AuthError, InputError, KvmError, PermissionDenied
 from web.api import PREFIX, SERVICE, origin_of
 from web.errors import status_for_code
 from web.service import KvmService
@@ -65,6 +65,8 @@ MAX_ID_LEN = 64
 # How long a close handshake may take before the transport is cut.
 CLOSE_TIMEOUT = 5.0
 HEARTBEAT = 30.0
+# Broadcasts recheck a client's login at most this often (seconds).
+RECHECK_INTERVAL = 1.0
 
 Message = dict[str, Any]
 Authorize = Callable[[web.Request, Mapping[str, Any]], Awaitable[None] | None]
@@ -234,7 +236,8 @@ class Hub:
     def publish(self, message: Message) -> None:
         text = json.dumps(message)
         for session in list(self.sessions):
-            session.offer(text)
+            if session.still_allowed():
+                session.offer(text)
 
 
 HUB = web.AppKey("ws_hub", Hub)
@@ -258,6 +261,24 @@ class Session:
         )
         self.closing: asyncio.Task[None] | None = None
         self._pump: asyncio.Task[None] | None = None
+        self._checked = self.clock()
+
+    def still_allowed(self) -> bool:
+        """Recheck the client's login before a broadcast reaches it (at most once per
+        RECHECK_INTERVAL): a logout, a password change or a revoked token elsewhere ends
+        the stream too, not only the client's next message."""
+        now = self.clock()
+        if now - self._checked < RECHECK_INTERVAL:
+            return True
+        self._checked = now
+        try:
+            result = self.authorize(self.request, {"type": "ping"})
+        except (AuthError, PermissionDenied) as exc:
+            self.drop(f"not allowed any more: {exc}")
+            return False
+        if inspect.iscoroutine(result):  # an async authorizer: checked on messages only
+            result.close()
+        return True
 
     def offer(self, text: str) -> None:
         """Queue a message for this client; one that falls too far behind is dropped."""
