@@ -39,6 +39,7 @@ function shorten(text, max = 80) {
 /** An EDID change in words: a preset, an uploaded blob (its size), or the default. */
 function edidText(edid) {
   if (edid === "default") return "back to default";
+  if (typeof edid === "string") return shorten(edid); // "preset 4k60", "blob of 256 bytes, ..."
   if (edid?.preset) return `preset ${edid.preset}`;
   const hex = typeof edid?.hex === "string" ? edid.hex.replace(/[^0-9a-f]/gi, "") : "";
   if (hex) return `uploaded (${hex.length / 2} bytes)`;
