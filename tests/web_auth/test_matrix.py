@@ -70,7 +70,12 @@ def full(path: str) -> str:
 
 
 def test_the_route_table_is_the_one_this_test_checks() -> None:
-    assert set(auth.ROUTE_PERMISSIONS) == {(m, full(p)) for m, p in NEEDS}
+    # the storage routes bring their own rules (web.storage.PERMISSIONS, merged by web.app),
+    # checked per port inside their handlers; tests/storage_service covers them
+    from web import storage
+
+    own = set(auth.ROUTE_PERMISSIONS) - set(storage.PERMISSIONS)
+    assert own == {(m, full(p)) for m, p in NEEDS}
     for (method, path), (needs, _) in NEEDS.items():
         rule = auth.ROUTE_PERMISSIONS[(method, full(path))]
         assert [str(p) for p in rule.needs] == list(needs), path
