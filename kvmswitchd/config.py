@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kvmswitchd.console.gpio import GpioSpec, parse_gpio
-from kvmswitchd.console.sources import DeviceSpec, parse_device_specs
+from kvmswitchd.console.sources import MAX_PATH_LEN, DeviceSpec, parse_device_specs
 from kvmswitchd.core.hotkeys import DEFAULT_PROFILE, HotkeyProfile, profile_from_config
 from kvmswitchd.core.ports import MAX_PORTS, MIN_PORTS
 from kvmswitchd.errors import ConfigError, InputError
@@ -24,7 +24,7 @@ from video import PRESETS, parse_blob
 MAX_CONFIG_BYTES = 1 << 20
 
 TARGETS = ("emulated", "gadget", "ch9329", "usbip", "qemu")
-IMPLEMENTED_TARGETS = ("emulated", "usbip")
+IMPLEMENTED_TARGETS = ("emulated", "gadget", "usbip")
 KEYBOARDS = ("usb", "ps2")
 MICE = ("relative", "absolute")
 VIDEO = ("hdmi", "dvi", "vga", "dp")
@@ -43,6 +43,8 @@ class PortConfig:
     audio: str = "stereo"
     edid: str | None = None  # a preset name, or a hex/base64 blob (validated at load)
     idle_monitor: bool = True
+    hidg_keyboard: str | None = None  # gadget ports: the keyboard's /dev/hidgN
+    hidg_mouse: str | None = None  # gadget ports: the mouse's /dev/hidgN
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +192,8 @@ def _ports_section(raw: object, count: int) -> dict[int, PortConfig]:
                 "audio",
                 "edid",
                 "idle_monitor",
+                "hidg_keyboard",
+                "hidg_mouse",
             },
         )
         edid = entry.get("edid")
@@ -214,8 +218,10 @@ def _ports_section(raw: object, count: int) -> dict[int, PortConfig]:
                 + ", ".join(IMPLEMENTED_TARGETS),
             )
         unit = int(key)
-        if target == "usbip" and entry.get("keyboard") == "ps2":
-            raise ConfigError(f"{path}.keyboard", "expected usb: a USB/IP port has a USB keyboard")
+        if target in ("usbip", "gadget") and entry.get("keyboard") == "ps2":
+            raise ConfigError(
+                f"{path}.keyboard", f"expected usb: a {target} port has a USB keyboard"
+            )
         out[unit] = PortConfig(
             unit=unit,
             name=name.strip() if isinstance(name, str) else None,
@@ -227,8 +233,28 @@ def _ports_section(raw: object, count: int) -> dict[int, PortConfig]:
             audio=_choice(entry, "audio", path, "stereo", AUDIO),
             edid=edid,
             idle_monitor=_bool(entry, "idle_monitor", path, True),
+            hidg_keyboard=_hidg_path(entry, "hidg_keyboard", path, target),
+            hidg_mouse=_hidg_path(entry, "hidg_mouse", path, target),
         )
     return out
+
+
+def _hidg_path(entry: Mapping[str, Any], key: str, path: str, target: str) -> str | None:
+    """A gadget port's HID node path (required there, refused elsewhere)."""
+    value = entry.get(key)
+    if target != "gadget":
+        if value is not None:
+            raise ConfigError(
+                f"{path}.{key}", 'expected no HID node: only target = "gadget" uses one'
+            )
+        return None
+    if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
+        value = None
+    if value is None or len(value) > MAX_PATH_LEN:
+        raise ConfigError(
+            f"{path}.{key}", 'expected the absolute path of a HID gadget node, like "/dev/hidg0"'
+        )
+    return str(value)
 
 
 def _console_section(raw: object) -> ConsoleConfig:

@@ -88,6 +88,17 @@ def make_target(config: PortConfig, backends: Backends) -> TargetBackend:
             from kvmswitchd.targets.emulated import EmulatedTarget
 
             return EmulatedTarget(keyboard=keyboard, mouse=config.mouse)
+        case "gadget":
+            from kvmswitchd.targets.hidg import GadgetTarget
+
+            if config.hidg_keyboard is None or config.hidg_mouse is None:
+                raise ConfigError(f"ports.{config.unit}.hidg_keyboard", "a gadget port needs both")
+            return GadgetTarget(
+                config.hidg_keyboard,
+                config.hidg_mouse,
+                mouse=config.mouse,
+                name=f"port {config.unit}",
+            )
         case "usbip":
             target: TargetBackend = backends.usbip_server().add_port(
                 config.unit, keyboard=keyboard, mouse=config.mouse

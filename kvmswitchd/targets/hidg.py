@@ -1,0 +1,284 @@
+"""The ``gadget`` target backend: a Linux USB gadget's ``/dev/hidgN`` nodes (SPEC §8).
+
+Each port has two HID function nodes, its keyboard and its mouse, and every report is
+one ``write()`` to the node (reference §7.2). The same writer drives a FIFO or a pty,
+which is how the benchmarks and the tests stand in for a real gadget.
+
+When the target computer is off, unplugged or suspended the kernel refuses reports
+(``EAGAIN``, ``ESHUTDOWN``; a FIFO with no reader gives ``ENXIO``/``EPIPE``). That is
+"host offline", not an error: it is logged once per transition, never per report. While
+a node is offline only its latest report is kept, and it is sent once the node takes
+reports again, so a key released meanwhile never stays stuck on the host (a mouse report
+re-sent after an outage keeps its buttons and position but not its motion).
+
+``EAGAIN`` means the node is there but has not taken the previous report yet: the writer
+waits for the node to become writable (``poll``), then sends the latest report. Any other
+failure closes the node and re-opens it every ``retry_interval`` seconds. On a character
+device (a real hidg node) the keyboard node is also read: the host's LED output reports
+go to the port's output listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import stat
+from collections.abc import Callable
+from typing import Any
+
+from kvmswitchd.targets.target import OutputListener
+
+log = logging.getLogger(__name__)
+
+RETRY_INTERVAL = 1.0  # seconds between attempts to re-open a node that went away
+# Bytes read per output report. A keyboard's OUT report is its LED byte (plus a report id
+# with NKRO ids); the cap bounds what one read() of a misbehaving node can hand us.
+MAX_OUTPUT_REPORT = 64
+
+Settle = Callable[[bytes], bytes]
+
+
+def keep(report: bytes) -> bytes:
+    """A keyboard report is pure state: re-send it as it is."""
+    return report
+
+
+def still_relative(report: bytes) -> bytes:
+    """A relative mouse report with its motion dropped: the buttons only."""
+    return report[:1] + bytes(len(report) - 1)
+
+
+def still_absolute(report: bytes) -> bytes:
+    """An absolute pointer report with its wheel dropped: buttons and position."""
+    return report[:5] + bytes(len(report) - 5)
+
+
+class HidgNode:
+    """One HID function node: one write per report, offline handling, last-report resend."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        name: str,
+        settle: Settle = keep,
+        retry_interval: float = RETRY_INTERVAL,
+    ) -> None:
+        self.path = path
+        self.name = name
+        self.on_output: OutputListener | None = None
+        self.last: bytes | None = None  # the latest report (sent, or waiting to be)
+        self.written = 0
+        self.stalls = 0  # EAGAIN: the node had not taken the previous report
+        self.outages = 0  # the node went away (or never came) and is retried
+        self._settle = settle
+        self._retry_interval = retry_interval
+        self._fd = -1  # open node
+        self._live = -1  # the fd while reports can be written now, else -1
+        self._readable = False
+        self._logged_offline = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def online(self) -> bool:
+        return self._live >= 0
+
+    def write(self, report: bytes) -> None:
+        """Send one report now, or keep it as the one to send when the node is back."""
+        self.last = report
+        fd = self._live
+        if fd < 0:
+            return
+        try:
+            os.write(fd, report)
+        except BlockingIOError:
+            self._stalled()
+            return
+        except OSError as exc:
+            self._lost(exc)
+            return
+        self.written += 1
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.reopen()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._close()
+        self._loop = None
+
+    def reopen(self) -> bool:
+        """Try to open the node now and send the latest report; True once it is online.
+        (The retry timer calls this; tests call it directly instead of waiting.)"""
+        self._timer = None
+        if self._fd < 0:
+            try:
+                self._open()
+            except OSError as exc:
+                self._offline(exc)
+                return False
+        if self.last is not None:
+            try:
+                os.write(self._fd, self._settle(self.last))
+            except BlockingIOError:
+                self._stalled()
+                return False
+            except OSError as exc:
+                self._offline(exc)
+                return False
+            self.written += 1
+        self._back()
+        return True
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "online": self.online,
+            "reports": self.written,
+            "stalls": self.stalls,
+            "outages": self.outages,
+        }
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        # A character device is a real hidg node (it also carries the host's OUT reports);
+        # anything else (a FIFO, a file) is written only. Opening a FIFO's write side
+        # non-blocking fails with ENXIO until someone reads it: "offline".
+        readable = stat.S_ISCHR(os.stat(self.path).st_mode) and self.on_output is not None
+        mode = os.O_RDWR if readable else os.O_WRONLY
+        self._fd = os.open(self.path, mode | os.O_NONBLOCK | os.O_CLOEXEC)
+        self._readable = readable
+        if readable and self._loop is not None:
+            self._loop.add_reader(self._fd, self._on_readable)
+
+    def _close(self) -> None:
+        fd, self._fd, self._live = self._fd, -1, -1
+        if fd < 0:
+            return
+        if self._loop is not None:
+            self._loop.remove_writer(fd)
+            if self._readable:
+                self._loop.remove_reader(fd)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+    def _back(self) -> None:
+        self._live = self._fd
+        if self._logged_offline:
+            self._logged_offline = False
+            log.info("%s: %s is back online", self.name, self.path)
+
+    def _stalled(self) -> None:
+        """EAGAIN: wait until the node takes a report, then send the latest one."""
+        self.stalls += 1
+        self._live = -1
+        if self._loop is not None:
+            self._loop.add_writer(self._fd, self._on_writable)
+
+    def _on_writable(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_writer(self._fd)
+        if self.last is None:
+            self._back()
+            return
+        try:
+            os.write(self._fd, self.last)  # never sent: it goes out as it is
+        except BlockingIOError:
+            self._stalled()
+            return
+        except OSError as exc:
+            self._lost(exc)
+            return
+        self.written += 1
+        self._back()
+
+    def _lost(self, exc: OSError) -> None:
+        self.outages += 1
+        self._offline(exc)
+
+    def _offline(self, exc: OSError) -> None:
+        """The node is gone or refuses reports: close it, retry later, log once."""
+        self._close()
+        if not self._logged_offline:
+            self._logged_offline = True
+            log.warning(
+                "%s: %s is offline (%s); retrying every %gs",
+                self.name,
+                self.path,
+                exc.strerror or exc,
+                self._retry_interval,
+            )
+        if self._loop is not None and self._timer is None:
+            self._timer = self._loop.call_later(self._retry_interval, self.reopen)
+
+    def _on_readable(self) -> None:
+        try:
+            data = os.read(self._fd, MAX_OUTPUT_REPORT)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._lost(exc)
+            return
+        if not data:
+            self._lost(OSError(0, "end of file"))
+            return
+        if self.on_output is not None:
+            self.on_output(data)
+
+
+class GadgetTarget:
+    """``TargetBackend`` of a port wired to a USB gadget: a keyboard and a mouse node."""
+
+    kind = "gadget"
+
+    def __init__(
+        self,
+        keyboard_path: str,
+        mouse_path: str,
+        *,
+        mouse: str = "relative",
+        name: str = "gadget",
+        retry_interval: float = RETRY_INTERVAL,
+    ) -> None:
+        self.keyboard = HidgNode(
+            keyboard_path, name=f"{name} keyboard", retry_interval=retry_interval
+        )
+        self.mouse = HidgNode(
+            mouse_path,
+            name=f"{name} mouse",
+            settle=still_absolute if mouse == "absolute" else still_relative,
+            retry_interval=retry_interval,
+        )
+
+    def write_keyboard(self, report: bytes) -> None:
+        self.keyboard.write(report)
+
+    def write_mouse(self, report: bytes) -> None:
+        self.mouse.write(report)
+
+    def set_output_listener(self, listener: OutputListener) -> None:
+        self.keyboard.on_output = listener
+
+    def present_edid(self, edid: bytes | None) -> None:
+        """A USB gadget has no video input: nothing to show (SPEC §8: EDID —)."""
+
+    def screen(self) -> bytes | None:
+        return None
+
+    def view(self) -> dict[str, Any]:
+        return {"keyboard": self.keyboard.view(), "mouse": self.mouse.view()}
+
+    async def start(self) -> None:
+        await self.keyboard.start()
+        await self.mouse.start()
+
+    async def stop(self) -> None:
+        self.keyboard.stop()
+        self.mouse.stop()
