@@ -1,0 +1,102 @@
+"""``./dev bench`` (``python -m bench``): the performance suite of SPEC §11.
+
+Runs every section, prints one table and writes the figures as JSON to
+``bench/results/latest.json`` (and a time-stamped copy, and ``--json PATH`` if given).
+``--quick`` is a smoke run: every figure, from far fewer samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import latency, startup, switching
+from bench.figures import SECTIONS, document, table
+from bench.rig import ROOT, machine, workdir
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="./dev bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run (fewer samples)")
+    parser.add_argument("--json", type=Path, help="also write the JSON document here")
+    parser.add_argument(
+        "--only", action="append", choices=SECTIONS, help="run only this section (repeatable)"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the throughput daemon under pyinstrument; the report goes to bench/results",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    load_before = os.getloadavg()[0]
+
+    def say(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    lat = latency.QUICK if args.quick else latency.FULL
+    sw = switching.QUICK if args.quick else switching.FULL
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    profile = RESULTS / "profile-throughput.txt" if args.profile else None
+    wanted = args.only or list(SECTIONS)
+    figures: dict[str, float | None] = {}
+    notes: list[str] = []
+    with workdir() as root:
+        runs: dict[str, Callable[[], dict[str, float]]] = {
+            "latency": lambda: latency.latency(root / "latency", lat, say),
+            "throughput": lambda: latency.throughput(root, lat, say, profile),
+            "switch": lambda: switching.switching(root / "switch", sw, say),
+            "scaling": lambda: latency.scaling(root, lat, say),
+            "fanout": lambda: switching.fanout(root / "fanout", sw, say),
+            "startup": lambda: startup.startup(root / "startup", 2 if args.quick else 5, say),
+        }
+        for name in SECTIONS:
+            if name not in wanted:
+                continue
+            (root / name).mkdir(exist_ok=True)
+            try:
+                figures.update(runs[name]())
+            except Exception as exc:  # one broken section must not hide the others
+                traceback.print_exc()
+                notes.append(f"section {name} failed: {exc}")
+    if load_before > 0.5:
+        notes.append(f"the machine was busy when the run began (load {load_before:.2f})")
+    if profile is not None:
+        notes.append(f"throughput ran under pyinstrument (figures inflated); profile: {profile}")
+    meta = {
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": "./dev bench" + (" --quick" if args.quick else ""),
+        "quick": args.quick,
+        "sections": wanted,
+        "seconds": round(time.monotonic() - started, 1),
+        "machine": machine(),
+        "load": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
+    }
+    doc = document(figures, meta=meta, notes=notes)
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for path in (RESULTS / "latest.json", RESULTS / f"bench-{stamp}.json", args.json):
+        if path is not None:
+            path.write_text(text)
+    print(table(doc))
+    for note in notes:
+        print(f"note: {note}")
+    print(f"JSON: {RESULTS / 'latest.json'}" + (f" and {args.json}" if args.json else ""))
+    return 1 if any("failed" in note for note in notes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
