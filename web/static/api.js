@@ -180,3 +180,42 @@ export class Live {
     });
   }
 }
+
+/**
+ * PUT a File or Blob as the raw body of /api/v1{path}, with upload progress (which fetch
+ * does not report): the browser streams the file from disk. Returns {promise, abort};
+ * the promise resolves to the JSON answer and rejects with an ApiError (status 0: cut
+ * off or cancelled). ``onProgress(sent, total)`` follows the bytes sent.
+ */
+export function upload(path, blob, { onProgress } = {}) {
+  const xhr = new XMLHttpRequest();
+  const promise = new Promise((resolve, reject) => {
+    xhr.open("PUT", `/api/v1${path}`);
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.addEventListener("progress", (event) => {
+      onProgress?.(event.loaded, event.lengthComputable ? event.total : blob.size);
+    });
+    xhr.addEventListener("load", () => {
+      let data = null;
+      try {
+        data = JSON.parse(xhr.responseText);
+      } catch { /* a non-JSON body */ }
+      if (xhr.status === 401) {
+        needSignIn();
+        reject(new ApiError(401, "unauthorized", "sign in to use the switch"));
+      } else if (xhr.status < 200 || xhr.status >= 300) {
+        const text = errorText(xhr.status, data, xhr.statusText || `HTTP ${xhr.status}`);
+        reject(new ApiError(xhr.status, data?.error ?? "http_error", text));
+      } else {
+        resolve(data);
+      }
+    });
+    xhr.addEventListener("error", () => {
+      reject(new ApiError(0, "unreachable", "the upload was cut off: the switch closed the connection or did not answer"));
+    });
+    xhr.addEventListener("abort", () => reject(new ApiError(0, "aborted", "upload cancelled")));
+    xhr.send(blob);
+  });
+  return { promise, abort: () => xhr.abort() };
+}

@@ -1,12 +1,14 @@
 // kvmswitchd web UI: signing in first (when the daemon has accounts), then the port grid,
-// the screen, the EDID panel, the event log and the live socket.
+// the screen, the EDID panel, the USB storage panel, the event log and the live socket.
 
 import { api, Live, signedIn, signedOut } from "./api.js";
 import { AuthGate, authState, can } from "./auth.js";
+import { ask } from "./dialog.js";
 import { EdidPanel } from "./edid.js";
 import { EventLog } from "./log.js";
 import { CHANNELS, PortGrid } from "./ports.js";
 import { Screen } from "./screen.js";
+import { heldText, StoragePanel } from "./storage.js";
 
 const $ = (id) => document.getElementById(id);
 const BOOT_RETRY_MS = 3000;
@@ -40,20 +42,24 @@ function showNotice(text) {
 
 // -- confirmation dialog --------------------------------------------------------------------
 
+/** Before a switch: "cancel", "ok" (switch; busy storage stays behind) or "force". */
 function confirmSwitch(title, warnings) {
-  const dialog = $("confirm");
-  $("confirm-title").textContent = title;
-  $("confirm-list").replaceChildren(...warnings.map((w) => {
-    const item = document.createElement("li");
-    item.textContent = w.text;
-    return item;
-  }));
-  $("confirm-force").hidden = !warnings.some((w) => w.storage);
-  dialog.returnValue = "cancel";
-  dialog.showModal();
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue || "cancel"), { once: true });
+  const storage = warnings.find((w) => w.storage);
+  return ask({
+    title,
+    items: warnings.map((w) => w.text),
+    risk: storage?.risk ?? "",
+    ok: "Switch",
+    force: storage ? "Force storage to move" : null,
   });
+}
+
+/** A switch's answer: the new state, and storage it left behind said out loud. */
+function switched(result) {
+  if (result?.state) showState(result.state);
+  if (!/usb: held/.test(result?.message ?? "")) return;
+  const held = heldText(result.state?.storage);
+  notify(held ? `USB storage ${held.charAt(0).toLowerCase()}${held.slice(1)}` : result.message, "warn");
 }
 
 // -- panels -------------------------------------------------------------------------------
@@ -88,7 +94,7 @@ const live = new Live({
 
 const grid = new PortGrid(
   { grid: $("ports") },
-  { notify, confirm: confirmSwitch, channels: pickedChannels, allowed },
+  { notify, confirm: confirmSwitch, channels: pickedChannels, allowed, freshStorage, switched },
 );
 const screen = new Screen(
   {
@@ -131,6 +137,68 @@ const edid = new EdidPanel(
   { notify, allowed },
 );
 
+const storage = new StoragePanel(
+  {
+    panel: $("storage"),
+    summary: $("storage-summary"),
+    held: $("storage-held"),
+    heldText: $("storage-held-text"),
+    forceMove: $("storage-force-move"),
+    facts: $("storage-facts"),
+    readonly: $("storage-readonly"),
+    attachedControls: $("storage-attached"),
+    pinPort: $("storage-pin-port"),
+    pin: $("storage-pin"),
+    unpin: $("storage-unpin"),
+    eject: $("storage-eject"),
+    attachForm: $("storage-attach-form"),
+    attachImage: $("storage-attach-image"),
+    attachMode: $("storage-attach-mode"),
+    attachPin: $("storage-attach-pin"),
+    error: $("storage-error"),
+    done: $("storage-done"),
+    library: {
+      list: $("storage-images"),
+      empty: $("storage-empty"),
+      cap: $("storage-cap"),
+      createForm: $("storage-create-form"),
+      createName: $("storage-create-name"),
+      createSize: $("storage-create-size"),
+      createUnit: $("storage-create-unit"),
+      uploadForm: $("storage-upload-form"),
+      uploadFile: $("storage-upload-file"),
+      uploadName: $("storage-upload-name"),
+      progressBox: $("storage-progress-box"),
+      progress: $("storage-progress"),
+      progressText: $("storage-progress-text"),
+      cancel: $("storage-upload-cancel"),
+      error: $("storage-images-error"),
+      done: $("storage-images-done"),
+    },
+  },
+  { notify, allowed, ask, onView: applyStorage, refresh: freshStorage },
+);
+
+/** A storage view fresher than the last state (an action's answer, a re-read). */
+function applyStorage(view) {
+  if (!state || !view) return;
+  const { ok: _ok, forced: _forced, usb: _usb, wanted: _wanted, reason: _reason, ...rest } = view;
+  state = { ...state, storage: { ...rest, images: rest.images ?? state.storage?.images } };
+  grid.state = state;
+  storage.setView(state.storage);
+}
+
+/** The storage view now: I/O and locks change it without a pushed state. */
+async function freshStorage() {
+  try {
+    const view = await api("GET", "/storage");
+    applyStorage(view);
+    return view;
+  } catch {
+    return null;
+  }
+}
+
 function serialText(endpoints) {
   if (!Array.isArray(endpoints) || !endpoints.length) return "";
   const parts = endpoints.map((e) => {
@@ -146,6 +214,7 @@ function showState(next) {
   grid.render(state);
   screen.setFocus(state);
   edid.setState(state);
+  storage.setState(state);
   log.setPorts(state.ports);
   const scanning = Boolean(state.scan?.on);
   const scan = $("scan");
@@ -159,8 +228,7 @@ function showState(next) {
 
 async function post(path, body) {
   try {
-    const result = await api("POST", path, body);
-    if (result?.state) showState(result.state);
+    switched(await api("POST", path, body));
   } catch (err) {
     notify(err.message, "error");
   }
@@ -250,6 +318,7 @@ function stopApp() {
   live.stop();
   screen.reset();
   edid.reset();
+  storage.reset();
   state = null;
   $("ports").replaceChildren();
   $("log").replaceChildren();

@@ -4,7 +4,7 @@ import { api } from "./api.js";
 
 const MAX_ROWS = 500; // older rows fall off the page (the daemon keeps them)
 const SOURCES = ["hotkey", "button", "serial", "http", "scan", "system"];
-const KINDS = ["switch", "rename", "scan", "hotkey_invalid", "startup", "shutdown"];
+const KINDS = ["switch", "rename", "scan", "storage", "hotkey_invalid", "startup", "shutdown"];
 
 /** One line of text for an entry (the same wording as the serial `log` command). */
 export function describe(entry) {
@@ -13,7 +13,8 @@ export function describe(entry) {
   if (entry.kind === "switch") {
     const via = d.via ? ` (${d.via})` : "";
     const forced = d.force ? " [forced]" : "";
-    return `switch to ${d.to} [${(d.channels ?? []).join(",")}] from ${entry.source}${via}${who}${forced}`;
+    const usb = d.storage?.usb === "held" ? ` · usb held by port ${d.storage.held_by} (${d.storage.reason})` : "";
+    return `switch to ${d.to} [${(d.channels ?? []).join(",")}] from ${entry.source}${via}${who}${forced}${usb}`;
   }
   if (entry.kind === "rename") {
     return `port ${(entry.ports ?? []).join(",")} renamed “${d.old}” → “${d.new}”${who}`;
@@ -27,8 +28,31 @@ export function describe(entry) {
     return `port ${ports}: ${parts.join(", ") || "EDID changed"}${mode} from ${entry.source}${who}`;
   }
   if (entry.kind === "mode_warning" && d.warning) return shorten(String(d.warning), 240);
+  if (entry.kind === "storage") {
+    const text = storageText(d, entry.ports ?? []);
+    if (text) return `${text} from ${entry.source}${d.via ? ` (${d.via})` : ""}${who}`;
+  }
   const extra = Object.entries(d).map(([k, v]) => `${k}=${shorten(typeof v === "object" ? JSON.stringify(v) : String(v))}`);
   return `${entry.kind} from ${entry.source}${who} ${extra.join(" ")}`.trim();
+}
+
+/** A storage log entry in words (``detail.action`` says what happened), or "". */
+function storageText(d, ports) {
+  const image = d.image ? ` ${shorten(String(d.image), 60)}` : "";
+  const forced = d.forced ? ` [forced${d.overrode ? `: ${d.overrode}` : ""}]` : "";
+  switch (d.action) {
+    case "attach": return `storage:${image} attached (${d.mode}) to port ${ports[0]}${d.pinned ? ", pinned" : ""}`;
+    case "eject": return `storage:${image} ejected from port ${ports[0]}${forced}`;
+    case "held": return `storage:${image} held by port ${ports[0]} (${d.reason}), wanted on port ${d.wanted}`;
+    case "move": return `storage:${image} moved from port ${d.from} to ${d.to}${d.deferred ? " once idle" : ""}${forced}`;
+    case "pin": return d.port ? `storage pinned to port ${d.port}` : "storage follows usb focus";
+    case "host_eject": return `storage:${image} ejected by the computer on port ${ports[0]}`;
+    case "create": return `storage:${image} created blank (${d.size} bytes)`;
+    case "upload": return `storage:${image} uploaded (${d.size} bytes)`;
+    case "read_only": return `storage:${image} read-only ${d.read_only ? "on" : "off"}`;
+    case "delete": return `storage:${image} deleted`;
+    default: return "";
+  }
 }
 
 /** A long value (an EDID blob, say) cut to ``max`` characters. */

@@ -1,6 +1,7 @@
 // The port grid: names, focus per channel, warnings; click to switch, inline rename.
 
 import { api } from "./api.js";
+import { mayHold, storageWarning } from "./storage.js";
 
 export const CHANNELS = ["km", "video", "audio", "usb"];
 
@@ -10,32 +11,26 @@ export function warningText(warning) {
   return warning?.message ?? warning?.text ?? JSON.stringify(warning);
 }
 
-/** The port now holding USB storage, when the state says storage is held. */
-function storageHolder(state) {
-  const held = state.storage?.held_by;
-  if (held === undefined || held === null || held === false || held === "") return null;
-  if (typeof held === "object") return String(held.port ?? held.id ?? JSON.stringify(held));
-  return String(held);
-}
-
-/** What the operator should confirm before switching ``port`` (an empty list: nothing). */
-export function switchWarnings(state, port, channels) {
+/**
+ * What the operator should confirm before switching ``port`` (an empty list: nothing):
+ * the USB storage staying behind with a busy computer (``storage: true``: a force is
+ * offered, with ``risk`` saying what it costs), and the port's own warnings. ``storage``
+ * is the freshest storage view at hand.
+ */
+export function switchWarnings(state, port, channels, storage = state?.storage) {
   const out = [];
-  const holder = storageHolder(state);
-  if (holder !== null && channels.includes("usb") && holder !== port.id) {
-    const reason = state.storage?.reason ? ` (${state.storage.reason})` : "";
-    out.push({
-      storage: true,
-      text: `USB storage is in use by port ${holder}${reason}. It stays there until that host is idle, unless you force it.`,
-    });
-  }
+  const held = storageWarning(storage, port.id, channels);
+  if (held) out.push(held);
   for (const w of port.warnings ?? []) out.push({ storage: false, text: warningText(w) });
   return out;
 }
 
 export class PortGrid {
-  constructor(els, { notify, confirm, channels, allowed = () => true }) {
+  constructor(els, { notify, confirm, channels, allowed = () => true, freshStorage, switched }) {
     this.els = els;
+    // () => the storage view now (the state is not pushed on every I/O), or null
+    this.freshStorage = freshStorage ?? (async () => null);
+    this.switched = switched ?? ((result) => this.render(result.state)); // the POST's answer
     this.allowed = allowed; // (permission, port) => may the signed-in user?
     this.notify = notify;
     this.confirm = confirm;
@@ -121,7 +116,9 @@ export class PortGrid {
 
   async switchTo(port) {
     const channels = this.channels();
-    const warnings = switchWarnings(this.state, port, channels);
+    let storage = this.state?.storage;
+    if (mayHold(storage, port.id, channels)) storage = (await this.freshStorage()) ?? storage;
+    const warnings = switchWarnings(this.state, port, channels, storage);
     let force = false;
     if (warnings.length) {
       const answer = await this.confirm(`Switch to ${port.name}?`, warnings);
@@ -133,7 +130,7 @@ export class PortGrid {
     if (force) body.force = true;
     try {
       const result = await api("POST", "/switch", body);
-      if (result?.state) this.render(result.state);
+      if (result?.state) this.switched(result);
     } catch (err) {
       this.notify(err.message, "error");
     }
