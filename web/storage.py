@@ -292,6 +292,10 @@ OPENAPI_SCHEMAS: dict[str, Schema] = {
         pending={"type": ["string", "null"], "description": "Where it goes once free."},
         locked=BOOLEAN,
         in_flight=INTEGER,
+        busy={
+            "type": ["string", "null"],
+            "description": "Why it would be held if its port were asked to give it up now.",
+        },
         ejected=BOOLEAN,
         quiet_period=NUMBER,
         max_image_size=INTEGER,

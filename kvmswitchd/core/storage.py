@@ -302,6 +302,10 @@ class StorageHandover:
             ejected=self._ejected,
         )
 
+    def hold_reason(self, now: float) -> HoldReason | None:
+        """Why the storage would be held if its port were asked to give it up now."""
+        return self._hold_reason(now) if self._image is not None else None
+
     # -- internals --------------------------------------------------------------------
 
     def _current(self, port: PortId) -> bool:

@@ -36,6 +36,7 @@ from kvmswitchd.core.storage import (
     AccessMode,
     Attachment,
     HandoverResult,
+    HoldReason,
     StayReason,
     StorageEjected,
     StorageEvent,
@@ -78,6 +79,10 @@ def parse_mode(value: object) -> AccessMode:
         return AccessMode(str(value))
     except ValueError:
         raise InputError('mode must be "ro" or "rw"') from None
+
+
+def _value(reason: HoldReason | None) -> str | None:
+    return reason.value if reason is not None else None
 
 
 def switch_detail(result: HandoverResult) -> Json:
@@ -286,6 +291,7 @@ class StorageService:
             "pending": _text(state.pending),
             "locked": state.locked,
             "in_flight": state.in_flight,
+            "busy": _value(self.core.hold_reason(self._clock())),
             "ejected": state.ejected,
             "quiet_period": self.quiet_period,
             "max_image_size": self.max_image_size,
