@@ -174,7 +174,7 @@ async def test_storage_panel_images_attach_held_switch_live_move_and_eject(
     await page.locator('.port[data-port="2"] .port-select').click()
     dialog = page.locator("#confirm")
     await expect(dialog).to_be_visible()
-    await expect(dialog).to_contain_text("USB storage is in use by port 1 (I/O in flight)")
+    await expect(dialog).to_contain_text("USB storage is in use by port 1 (write in flight)")
     await expect(dialog).to_contain_text("it stays with port 1 and moves to port 2")
     await expect(page.locator("#confirm-risk")).to_contain_text("data it has not finished writing")
     await expect(dialog.get_by_role("button", name="Force storage to move")).to_be_visible()
