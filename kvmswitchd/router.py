@@ -32,6 +32,7 @@ class Router:
         self._on_action = on_action
         self._on_key_activity = on_key_activity
         self._rearm = rearm
+        self._armed: float | None = None  # the deadline last handed to ``rearm``
         self.events_routed = 0
 
     @property
@@ -42,29 +43,45 @@ class Router:
         self._port = self._ports[unit]
 
     def console_input(self, device: str, batch: Sequence[ConsoleInput], now: float) -> None:  # noqa: ARG002  # ConsoleSink signature
-        """Route one batch of console input (the ``ConsoleSink`` of the console sources)."""
+        """Route one batch of console input (the ``ConsoleSink`` of the console sources).
+
+        Every console event passes here, so the loop is flat: no call per event beyond the
+        detector and the port, and the timer is re-armed only when its deadline moves.
+        """
+        self.events_routed += len(batch)
         detector = self.detector
+        activity = self._on_key_activity
         for item in batch:
-            self.events_routed += 1
             if type(item) is KeyChange:
-                if item.pressed and self._on_key_activity is not None:
-                    self._on_key_activity()
+                pressed = item.pressed
+                if pressed and activity is not None:
+                    activity()
                 if detector is None:
-                    self._port.key(item.code, item.pressed)
+                    self._port.key(item.code, pressed)
                     continue
-                result = detector.feed(item.code, item.pressed, now)
-                self._apply(result, now)
+                result = detector.feed(item.code, pressed, now)
+                for code, down in result.forward:
+                    self._port.key(code, down)
+                if result.actions:
+                    for action in result.actions:
+                        self._on_action(action, now)  # may call set_km: self._port changes
             else:
                 self._deliver_pointer(self._port, item)
-        if detector is not None and self._rearm is not None:
-            self._rearm(detector.next_deadline())
+        if detector is not None:
+            deadline = detector.next_deadline()
+            if deadline != self._armed:
+                self._rearm_at(deadline)
 
     def handle_timer(self, now: float) -> None:
         if self.detector is None:
             return
         self._apply(self.detector.handle_timer(now), now)
-        if self._rearm is not None:
-            self._rearm(self.detector.next_deadline())
+        self._rearm_at(self.detector.next_deadline(), force=True)
+
+    def _rearm_at(self, deadline: float | None, *, force: bool = False) -> None:
+        if (force or deadline != self._armed) and self._rearm is not None:
+            self._armed = deadline
+            self._rearm(deadline)
 
     def _apply(self, result: HotkeyResult, now: float) -> None:
         for code, pressed in result.forward:
