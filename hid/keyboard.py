@@ -78,33 +78,36 @@ class BootKeyboard:
             return bytes((self._mods, 0, 1, 1, 1, 1, 1, 1))
         return bytes((self._mods, 0, *keys)) + _PAD[n]
 
-    def _changed(self) -> bytes | None:
-        report = self.report()
+    def key(self, usage: int, pressed: bool) -> bytes | None:
+        """``press`` (``pressed``) or ``release`` in one call: the hot path's entry."""
+        keys = self._keys
+        mask = MODIFIER_MASK.get(usage)
+        if mask is not None:
+            self._mods = self._mods | mask if pressed else self._mods & ~mask
+        elif pressed:
+            if usage in keys:
+                return None
+            _check_key(usage)
+            keys[usage] = None
+        elif usage in keys:
+            del keys[usage]
+        else:
+            return None
+        n = len(keys)  # the report, built inline: this runs for every console key
+        if n > BOOT_KEY_SLOTS:
+            report = bytes((self._mods, 0, 1, 1, 1, 1, 1, 1))
+        else:
+            report = bytes((self._mods, 0, *keys)) + _PAD[n]
         if report == self._last:
             return None
         self._last = report
         return report
 
     def press(self, usage: int) -> bytes | None:
-        mask = MODIFIER_MASK.get(usage)
-        if mask is not None:
-            self._mods |= mask
-        elif usage in self._keys:
-            return None
-        else:
-            _check_key(usage)
-            self._keys[usage] = None
-        return self._changed()
+        return self.key(usage, True)
 
     def release(self, usage: int) -> bytes | None:
-        mask = MODIFIER_MASK.get(usage)
-        if mask is not None:
-            self._mods &= ~mask
-        elif usage in self._keys:
-            del self._keys[usage]
-        else:
-            return None
-        return self._changed()
+        return self.key(usage, False)
 
     def release_all(self) -> bytes:
         self._mods = 0
@@ -154,6 +157,10 @@ class NkroKeyboard:
             return self._offset, mask
         _check_key(usage)
         return self._offset + 1 + (usage >> 3), 1 << (usage & 7)
+
+    def key(self, usage: int, pressed: bool) -> bytes | None:
+        """``press`` (``pressed``) or ``release`` in one call."""
+        return self.press(usage) if pressed else self.release(usage)
 
     def press(self, usage: int) -> bytes | None:
         index, mask = self._locate(usage)

@@ -25,6 +25,13 @@ NOMINAL_HEIGHT = 1080
 PS2_SET_LEDS = 0xED
 
 LedListener = Callable[[int, Leds], None]
+KeyEncoder = Callable[[int, bool], bytes | None]
+
+# evdev key code -> HID usage, for every code that has one (KEY_MAX is 0x2ff): one dict
+# lookup per console key instead of a call into the keymap.
+_USAGES: dict[int, int] = {
+    code: usage for code in range(0x300) if (usage := keymap.usage_for(code)) is not None
+}
 
 
 class Port:
@@ -49,26 +56,31 @@ class Port:
         )
         self._abs_x = ABS_MAX // 2
         self._abs_y = ABS_MAX // 2
+        keyboard = self.keyboard
+        self._key: KeyEncoder = self._ps2_key if isinstance(keyboard, Ps2Keyboard) else keyboard.key
         self._write_keyboard = target.write_keyboard
         self._write_mouse = target.write_mouse
-        self._usage_for = keymap.usage_for
         target.set_output_listener(self._on_output)
 
     # -- keyboard --------------------------------------------------------------------
 
     def key(self, code: int, pressed: bool) -> None:
         """Press or release evdev key ``code`` on this port (unknown keys are ignored)."""
-        usage = self._usage_for(code)
+        usage = _USAGES.get(code)
         if usage is None:
             return
-        data = self.keyboard.press(usage) if pressed else self.keyboard.release(usage)
+        data = self._key(usage, pressed)
         if data:
             self._write_keyboard(data)
 
     def key_usage(self, usage: int, pressed: bool) -> None:
-        data = self.keyboard.press(usage) if pressed else self.keyboard.release(usage)
+        data = self._key(usage, pressed)
         if data:
             self._write_keyboard(data)
+
+    def _ps2_key(self, usage: int, pressed: bool) -> bytes | None:
+        keyboard = self.keyboard
+        return keyboard.press(usage) if pressed else keyboard.release(usage)
 
     @property
     def pressed_keys(self) -> frozenset[int]:

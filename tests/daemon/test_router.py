@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from hid import keymap
 from kvmswitchd.config import PortConfig
 from kvmswitchd.console.events import ConsoleInput, KeyChange, Motion
 from kvmswitchd.core.hotkeys import DEFAULT_PROFILE, HotkeyAction, HotkeyDetector, SelectPort
-from kvmswitchd.port import Port
+from kvmswitchd.port import _USAGES, Port
 from kvmswitchd.router import Router
 from kvmswitchd.targets.target import OutputListener
 
@@ -116,3 +117,8 @@ def test_a_timer_that_fires_before_its_deadline_is_armed_again() -> None:
     assert rig.armed[-1] == deadline  # re-armed, not left without a timer
     rig.router.handle_timer(deadline)
     assert rig.armed[-1] is None
+
+
+def test_the_ports_usage_table_is_the_keymap() -> None:
+    for code in range(0x300):
+        assert _USAGES.get(code) == keymap.usage_for(code)
