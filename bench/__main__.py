@@ -19,9 +19,11 @@ from pathlib import Path
 
 from bench import latency, startup, switching
 from bench.figures import SECTIONS, document, table
-from bench.rig import ROOT, machine, workdir
+from bench.rig import ROOT, Interference, machine, workdir
 
 RESULTS = ROOT / "bench" / "results"
+# Other processes' share of the CPUs above which a section's figures are flagged.
+FOREIGN_LIMIT = 3.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,7 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="run the throughput daemon under pyinstrument; the report goes to bench/results",
+        help="run the throughput and switch daemons under pyinstrument (bench/results)",
     )
     return parser.parse_args(argv)
 
@@ -50,15 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     lat = latency.QUICK if args.quick else latency.FULL
     sw = switching.QUICK if args.quick else switching.FULL
     RESULTS.mkdir(parents=True, exist_ok=True)
-    profile = RESULTS / "profile-throughput.txt" if args.profile else None
+    profiles = {s: RESULTS / f"profile-{s}.txt" for s in ("throughput", "switch")}
+    profile = profiles if args.profile else {}
     wanted = args.only or list(SECTIONS)
     figures: dict[str, float | None] = {}
     notes: list[str] = []
+    foreign: dict[str, float] = {}
     with workdir() as root:
         runs: dict[str, Callable[[], dict[str, float]]] = {
             "latency": lambda: latency.latency(root / "latency", lat, say),
-            "throughput": lambda: latency.throughput(root, lat, say, profile),
-            "switch": lambda: switching.switching(root / "switch", sw, say),
+            "throughput": lambda: latency.throughput(root, lat, say, profile.get("throughput")),
+            "switch": lambda: switching.switching(root / "switch", sw, say, profile.get("switch")),
             "scaling": lambda: latency.scaling(root, lat, say),
             "fanout": lambda: switching.fanout(root / "fanout", sw, say),
             "startup": lambda: startup.startup(root / "startup", 2 if args.quick else 5, say),
@@ -67,15 +71,21 @@ def main(argv: list[str] | None = None) -> int:
             if name not in wanted:
                 continue
             (root / name).mkdir(exist_ok=True)
+            interference = Interference()
             try:
                 figures.update(runs[name]())
             except Exception as exc:  # one broken section must not hide the others
                 traceback.print_exc()
                 notes.append(f"section {name} failed: {exc}")
-    if load_before > 0.5:
-        notes.append(f"the machine was busy when the run began (load {load_before:.2f})")
-    if profile is not None:
-        notes.append(f"throughput ran under pyinstrument (figures inflated); profile: {profile}")
+            foreign[name] = round(interference.share(), 1)
+            if foreign[name] > FOREIGN_LIMIT:
+                notes.append(
+                    f"section {name}: other processes used {foreign[name]}% of the CPUs "
+                    "during it; its figures are disturbed"
+                )
+    for name, path in profile.items():
+        if name in wanted:
+            notes.append(f"{name} ran under pyinstrument (its figures are inflated); see {path}")
     meta = {
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": "./dev bench" + (" --quick" if args.quick else ""),
@@ -83,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         "sections": wanted,
         "seconds": round(time.monotonic() - started, 1),
         "machine": machine(),
-        "load": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
+        "load_before": round(load_before, 2),
+        "foreign_cpu_pct": foreign,
     }
     doc = document(figures, meta=meta, notes=notes)
     text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

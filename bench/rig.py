@@ -103,7 +103,8 @@ class Daemon:
         self.log_path = setup.root / "daemon.log"
         command = [PYTHON, "-m", "kvmswitchd", "--config", str(config), "--log-level", "WARNING"]
         if profile is not None:  # the whole run sampled by pyinstrument
-            command = [PYTHON, "-m", "pyinstrument", "-o", str(profile), "-r", "text", "-m"]
+            command = [PYTHON, "-m", "pyinstrument", "-i", "0.0002", "-o", str(profile)]
+            command += ["-r", "text", "--show-all", "-m"]
             command += ["kvmswitchd", "--config", str(config), "--log-level", "WARNING"]
         self._log: IO[bytes] = self.log_path.open("wb")
         self.started_ns = time.monotonic_ns()
@@ -218,6 +219,29 @@ class Peer:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+class Interference:
+    """CPU time used by processes that are not this run's (other users of the machine),
+    from ``/proc/stat`` minus this process and its waited-for children."""
+
+    def __init__(self) -> None:
+        self._busy, self._ours, self._wall = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        busy = (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+        t = os.times()
+        ours = t.user + t.system + t.children_user + t.children_system
+        return busy, ours, time.monotonic()
+
+    def share(self) -> float:
+        """Foreign CPU time since construction, as a % of all CPUs' time."""
+        busy, ours, wall = self._sample()
+        foreign = max(0.0, (busy - self._busy) - (ours - self._ours))
+        return 100.0 * foreign / (max(wall - self._wall, 1e-9) * (os.cpu_count() or 1))
 
 
 def machine() -> dict[str, Any]:

@@ -134,7 +134,7 @@ def first_after(times: Sequence[int], start: int, end: int) -> float:
     return math.nan
 
 
-def switching(root: Path, plan: Plan, say: Say) -> dict[str, float]:
+def switching(root: Path, plan: Plan, say: Say, profile: Path | None = None) -> dict[str, float]:
     setup = Setup(root, ports=4, gadgets=(1, 2), serial=True)
     fifos = [setup.keyboard(1), setup.keyboard(2), setup.mouse(1), setup.mouse(2)]
     os.mkfifo(setup.console)  # the daemon uses it as it finds it; the reader writes probes
@@ -153,7 +153,7 @@ def switching(root: Path, plan: Plan, say: Say) -> dict[str, float]:
     round_trips: list[float] = []
     ws: Peer | None = None
     try:
-        with Daemon(setup) as daemon:
+        with Daemon(setup, profile=profile) as daemon:
             daemon.wait_healthy()
             ws = Peer("ws", {"port": setup.http_port, "clients": 1}, root / "ws.json")
             commander = Commander(setup)
