@@ -229,8 +229,40 @@ class ConsoleAssembler:
         self._rest = data[whole:]
         out: list[list[ConsoleInput]] = []
         feed = self._feed
+        changes = _CHANGES
+        # The common case runs inline: key changes and a SYN_REPORT that ends a batch of
+        # them, while batching with no motion pending. Everything else, and any state
+        # change, goes through _feed; the locals are reloaded after it.
+        fast = plain = False
+        pressed, pending = self._pressed, self._pending
+        reload = True
         for _sec, _usec, etype, code, value in RECORD.iter_unpack(memoryview(data)[:whole]):
+            if reload:
+                reload = False
+                fast = self._batching and not self._dropping
+                plain = not (self._moved or self._abs_moved)
+                pressed, pending = self._pressed, self._pending
+            if fast:
+                if etype == EV_KEY and code <= KEY_MAX and len(pending) < MAX_BATCH_INPUTS - 1:
+                    if value == 1:
+                        if code not in pressed:
+                            pressed.add(code)
+                            pending.append(changes[code << 1 | 1])
+                        continue
+                    if value == 0:
+                        if code in pressed:
+                            pressed.discard(code)
+                            pending.append(changes[code << 1])
+                        continue
+                    if value == 2:
+                        continue  # autorepeat
+                elif etype == EV_SYN and code == SYN_REPORT and plain:
+                    if pending:
+                        out.append(pending)
+                        self._pending = pending = []
+                    continue
             batch = feed(etype, code, value)
+            reload = True
             if batch is not None:
                 if batch is _RESYNC:
                     batch = self.resync(active_keys() if active_keys is not None else ())
