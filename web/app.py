@@ -10,7 +10,7 @@ from aiohttp.typedefs import Middleware
 
 from kvmswitchd.accounts import Accounts
 from kvmswitchd.core.permissions import Permission
-from web import api, auth, metrics, openapi, ws
+from web import api, auth, metrics, openapi, users, ws
 from web import storage as storage_api
 from web.errors import error_middleware
 from web.service import KvmService
@@ -61,7 +61,7 @@ def create_app(
     app = web.Application(middlewares=middlewares, client_max_size=max_body)
     if accounts is not None:
         app[auth.ACCOUNTS] = accounts
-        app.add_routes(auth.routes)
+        app.add_routes(users.routes)
         app[ws.AUTHORIZE] = auth.ws_authorizer(km_focus)
     app[api.SERVICE] = service
     if storage is not None:

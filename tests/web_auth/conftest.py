@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from kvmswitchd.accounts import Accounts
 from kvmswitchd.journal import Journal
 from tests.accounts.fakes import PASSWORD, Clock, Secrets, cheap_hasher
-from web import auth
+from web import auth, users
 from web.errors import error_middleware
 
 OWN = (auth.PREFIX + "/auth/", auth.PREFIX + "/users")
@@ -55,7 +55,7 @@ def build_app(accounts: Accounts, focus: list[str], seen: Seen, static: Path) ->
         ]
     )
     app[auth.ACCOUNTS] = accounts
-    app.add_routes(auth.routes)
+    app.add_routes(users.routes)
     for method, path in auth.ROUTE_PERMISSIONS:
         if not path.startswith(OWN):
             app.router.add_route(method, path, stand_in)
