@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,35 @@ class Override:
 
 
 @dataclass(frozen=True, slots=True)
+class EdidChange:
+    """One PUT /ports/{id}/edid: a new override (or back to default), and/or idle monitor."""
+
+    override: Override | None
+    set_override: bool
+    idle_monitor: bool | None
+
+    @classmethod
+    def parse(cls, body: Mapping[str, Any]) -> EdidChange:
+        allowed = {"preset", "hex", "base64", "default", "idle_monitor"}
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise InputError(f"unknown field {unknown[0]!r}; expected {', '.join(sorted(allowed))}")
+        chosen = [k for k in ("preset", "hex", "base64") if k in body]
+        default = body.get("default", False)
+        if not isinstance(default, bool):
+            raise InputError("default must be true or false")
+        if len(chosen) > 1 or (chosen and default):
+            raise InputError("give one of preset, hex, base64 or default")
+        idle = body.get("idle_monitor")
+        if idle is not None and not isinstance(idle, bool):
+            raise InputError("idle_monitor must be true or false")
+        if not chosen and not default and idle is None:
+            raise InputError("nothing to change: send preset, hex, base64, default or idle_monitor")
+        override = Override.parse({chosen[0]: body[chosen[0]]}) if chosen else None
+        return cls(override, bool(chosen) or default, idle)
+
+
+@dataclass(frozen=True, slots=True)
 class PortVideo:
     """What one port presents and drives."""
 
@@ -141,6 +171,18 @@ class EdidBook:
         else:
             self.overrides[unit] = override
         self._cache.pop(unit, None)
+
+    def apply(self, unit: int, change: EdidChange) -> dict[str, Any]:
+        """Carry out a change; returns the event-log detail (never the whole blob)."""
+        detail: dict[str, Any] = {}
+        if change.set_override:
+            self.set_override(unit, change.override)
+            detail["edid"] = change.override.summary() if change.override else "default"
+        if change.idle_monitor is not None:
+            self.idle_monitor[unit] = change.idle_monitor
+            detail["idle_monitor"] = change.idle_monitor
+        detail["mode"] = str(self.video(unit).mode)
+        return detail
 
     def video(self, unit: int) -> PortVideo:
         cached = self._cache.get(unit)

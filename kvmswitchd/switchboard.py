@@ -31,7 +31,7 @@ from kvmswitchd.core.commands import (
     Step,
     SwitchTo,
 )
-from kvmswitchd.core.eventlog import LogEntry, LogQuery
+from kvmswitchd.core.eventlog import LogEntry, LogQuery, describe
 from kvmswitchd.core.hotkeys import (
     Cancelled,
     HotkeyAction,
@@ -42,8 +42,15 @@ from kvmswitchd.core.hotkeys import (
 )
 from kvmswitchd.core.ports import Channel, PortId, parse_channels, parse_port_id
 from kvmswitchd.core.scan import AutoScan
-from kvmswitchd.core.switch import FocusMoved, ReleaseAll, Renamed, SwitchCore, Transition
-from kvmswitchd.edids import EdidBook, Override
+from kvmswitchd.core.switch import (
+    FocusMoved,
+    ReleaseAll,
+    Renamed,
+    SwitchCore,
+    Transition,
+    switch_message,
+)
+from kvmswitchd.edids import EdidBook, EdidChange
 from kvmswitchd.errors import InputError, KvmError, NotFoundError
 from kvmswitchd.inputs import assemble, parse_events, text_strokes
 from kvmswitchd.journal import Journal
@@ -221,33 +228,10 @@ class Switchboard:
     def set_edid(self, port_id: str, body: Mapping[str, Any], origin: Origin) -> dict[str, Any]:
         """Set a port's EDID (preset or blob), clear it (``default``), or its idle monitor."""
         unit = parse_port_id(port_id, self.core.ports).unit
-        allowed = {"preset", "hex", "base64", "default", "idle_monitor"}
-        unknown = sorted(set(body) - allowed)
-        if unknown:
-            raise InputError(f"unknown field {unknown[0]!r}; expected {', '.join(sorted(allowed))}")
-        chosen = [k for k in ("preset", "hex", "base64") if k in body]
-        if len(chosen) > 1 or (chosen and body.get("default")):
-            raise InputError("give one of preset, hex, base64 or default")
-        idle = body.get("idle_monitor")
-        if idle is not None and not isinstance(idle, bool):
-            raise InputError("idle_monitor must be true or false")
-        default = body.get("default", False)
-        if not isinstance(default, bool):
-            raise InputError("default must be true or false")
-        if not chosen and not default and idle is None:
-            raise InputError("nothing to change: send preset, hex, base64, default or idle_monitor")
-        override = Override.parse({chosen[0]: body[chosen[0]]}) if chosen else None
+        change = EdidChange.parse(body)
         before = self.edids.video(unit).warning
-        detail: dict[str, Any] = {}
-        if chosen or default:
-            self.edids.set_override(unit, override)
-            detail["edid"] = override.summary() if override else "default"
-        if idle is not None:
-            self.edids.idle_monitor[unit] = idle
-            detail["idle_monitor"] = idle
+        detail = self.edids.apply(unit, change)
         self._present(unit)
-        video = self.edids.video(unit)
-        detail["mode"] = str(video.mode)
         self.journal.record("edid", origin.source.value, (str(unit),), origin.user, detail)
         self._log_warning(unit, before)
         self._state_changed()
@@ -506,28 +490,3 @@ class Switchboard:
         if self._scan_timer is not None:
             self._scan_timer.cancel()
             self._scan_timer = None
-
-
-def switch_message(moves: Sequence[FocusMoved]) -> str:
-    """``switched to 3``, or ``switched video,audio to 2`` for a subset."""
-    if not moves:
-        return "renamed"
-    targets = sorted({str(m.to) for m in moves})
-    channels = [m.channel.value for m in moves]
-    what = "" if len(channels) == len(Channel) else " " + ",".join(channels)
-    return f"switched{what} to {', '.join(targets)}"
-
-
-def describe(entry: LogEntry) -> str:
-    """A one-line human text for a log entry (serial ``log``, kvmctl)."""
-    who = f" by {entry.user}" if entry.user else ""
-    detail = entry.detail
-    if entry.kind == "switch":
-        chans = ",".join(detail.get("channels", []))
-        via = f" ({detail['via']})" if detail.get("via") else ""
-        return f"switch to {detail.get('to')} [{chans}] from {entry.source}{via}{who}"
-    if entry.kind == "rename":
-        ports = ",".join(entry.ports)
-        return f"port {ports} renamed {detail.get('old')!r} -> {detail.get('new')!r}{who}"
-    extra = " ".join(f"{k}={v}" for k, v in detail.items())
-    return f"{entry.kind} from {entry.source}{who} {extra}".rstrip()

@@ -120,3 +120,18 @@ def _split(value: str | None) -> frozenset[str]:
     if not value:
         return frozenset()
     return frozenset(v.strip() for v in value.split(",") if v.strip())
+
+
+def describe(entry: LogEntry) -> str:
+    """A one-line human text for a log entry (serial ``log``, kvmctl)."""
+    who = f" by {entry.user}" if entry.user else ""
+    detail = entry.detail
+    if entry.kind == "switch":
+        chans = ",".join(detail.get("channels", []))
+        via = f" ({detail['via']})" if detail.get("via") else ""
+        return f"switch to {detail.get('to')} [{chans}] from {entry.source}{via}{who}"
+    if entry.kind == "rename":
+        ports = ",".join(entry.ports)
+        return f"port {ports} renamed {detail.get('old')!r} -> {detail.get('new')!r}{who}"
+    extra = " ".join(f"{k}={v}" for k, v in detail.items())
+    return f"{entry.kind} from {entry.source}{who} {extra}".rstrip()

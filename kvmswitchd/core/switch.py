@@ -8,7 +8,7 @@ first, then the focus change, then the log entry and client notification.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kvmswitchd.core.ports import ALL_CHANNELS, MAX_PORTS, MIN_PORTS, Channel, PortId
@@ -145,3 +145,13 @@ class SwitchCore:
             return Transition(True)
         self.names[port.unit] = new
         return Transition(True, (Renamed(port, old, new),))
+
+
+def switch_message(moves: Sequence[FocusMoved]) -> str:
+    """``switched to 3``, or ``switched video,audio to 2`` for a subset."""
+    if not moves:
+        return "renamed"
+    targets = sorted({str(m.to) for m in moves})
+    channels = [m.channel.value for m in moves]
+    what = "" if len(channels) == len(Channel) else " " + ",".join(channels)
+    return f"switched{what} to {', '.join(targets)}"
