@@ -173,7 +173,12 @@ def table(doc: Mapping[str, Any]) -> str:
             section = section_of(f.key)
             lines.append(f"-- {section}")
         value = values.get(f.key)
-        shown = "—" if value is None else f"{value:,.1f}" if abs(value) >= 100 else f"{value:.3g}"
+        if value is None:
+            shown = "—"
+        elif not f.unit:  # a count
+            shown = f"{value:,.0f}"
+        else:
+            shown = f"{value:,.1f}" if abs(value) >= 100 else f"{value:.3g}"
         budget = ""
         if f.limit is not None:
             budget = f"{'≥' if f.at_least else '≤'} {f.limit:g} {f.unit}".strip()

@@ -128,6 +128,7 @@ def reader(args: dict[str, Any]) -> None:
     which: list[int] = []
     reports: list[str] = []
     totals = [0] * len(fds)
+    probes: list[int] = []
     first = last = 0
     ready()
     running = True
@@ -140,6 +141,7 @@ def reader(args: dict[str, Any]) -> None:
             i = index[fd]
             if i in probe_on:
                 os.write(probe_fd, probe)
+                probes.append(t)
             with contextlib.suppress(BlockingIOError):
                 while data := os.read(fd, 1 << 16):
                     totals[i] += len(data)
@@ -158,6 +160,7 @@ def reader(args: dict[str, Any]) -> None:
             "times": times,
             "which": which,
             "reports": reports,
+            "probes": probes,
             "bytes": totals,
             "first": first,
             "last": last,

@@ -9,7 +9,8 @@ into the console, so the first report on the new port is the first keystroke typ
 the switch became visible, and its time includes whatever the daemon still does for the
 switch (event log, state broadcast) before it routes input again. A websocket client
 process records when the switch event reaches it. Both are measured from t0 in other
-processes, so each includes process wake-ups (the floor of the latency runs).
+processes, so each includes process wake-ups (the floor of the latency runs). The
+daemon runs on one CPU and all the peers on the other.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ KEY_X = 45  # the probe: no meaning to the hotkey detector outside command mode
 GAP = 0.03  # seconds of quiet between trials
 REPORT = 8
 MOUSE_REPORT = 5
+# The daemon gets a CPU of its own and every peer (commander, reader, websocket client)
+# shares the other, as the real console, hosts and browsers are elsewhere: on two CPUs
+# a reader woken onto the daemon's busy CPU would otherwise wait out the daemon's time
+# slice before it types its probe.
+DAEMON_CPU = {1}
+PEER_CPU = {0}
 
 Say = Callable[[str], None]
 
@@ -126,6 +133,13 @@ class Commander:
         self.http.close()
 
 
+def pin_self(cpus: set[int]) -> set[int]:
+    """Move this process (the commander) to ``cpus``; the CPUs it had before."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    return before
+
+
 def first_after(times: Sequence[int], start: int, end: int) -> float:
     """ms from ``start`` to the first of ``times`` in [start, end); NaN if none."""
     for t in times:
@@ -138,6 +152,7 @@ def switching(root: Path, plan: Plan, say: Say, profile: Path | None = None) -> 
     setup = Setup(root, ports=4, gadgets=(1, 2), serial=True)
     fifos = [setup.keyboard(1), setup.keyboard(2), setup.mouse(1), setup.mouse(2)]
     os.mkfifo(setup.console)  # the daemon uses it as it finds it; the reader writes probes
+    pinned = pin_self(PEER_CPU)
     reader = Peer(
         "reader",
         {
@@ -148,14 +163,15 @@ def switching(root: Path, plan: Plan, say: Say, profile: Path | None = None) -> 
             "probe_to": str(setup.console),
         },
         root / "reader.json",
+        cpus=PEER_CPU,
     )
     trials: list[tuple[str, int, int]] = []  # (source, new port, t0)
     round_trips: list[float] = []
     ws: Peer | None = None
     try:
-        with Daemon(setup, profile=profile) as daemon:
+        with Daemon(setup, cpus=DAEMON_CPU, profile=profile) as daemon:
             daemon.wait_healthy()
-            ws = Peer("ws", {"port": setup.http_port, "clients": 1}, root / "ws.json")
+            ws = Peer("ws", {"port": setup.http_port, "clients": 1}, root / "ws.json", PEER_CPU)
             commander = Commander(setup)
             try:
                 port = 1
@@ -180,6 +196,7 @@ def switching(root: Path, plan: Plan, say: Say, profile: Path | None = None) -> 
         reader.kill()
         if ws is not None:
             ws.kill()
+        os.sched_setaffinity(0, pinned)
     on_port: dict[int, list[int]] = {1: [], 2: []}
     for t, which in zip(arrivals["times"], arrivals["which"], strict=True):
         if which < 2:
@@ -206,25 +223,30 @@ def switching(root: Path, plan: Plan, say: Say, profile: Path | None = None) -> 
 def fanout(root: Path, plan: Plan, say: Say) -> dict[str, float]:
     setup = Setup(root, ports=4, gadgets=())
     starts: list[int] = []
-    with Daemon(setup) as daemon:
-        daemon.wait_healthy()
-        ws = Peer("ws", {"port": setup.http_port, "clients": FANOUT_CLIENTS}, root / "ws.json")
-        try:
-            say(f"fan-out to {FANOUT_CLIENTS} websocket clients: {plan.fanout_trials} switches")
-            commander = Commander(setup)
+    pinned = pin_self(PEER_CPU)
+    try:
+        with Daemon(setup, cpus=DAEMON_CPU) as daemon:
+            daemon.wait_healthy()
+            clients = {"port": setup.http_port, "clients": FANOUT_CLIENTS}
+            ws = Peer("ws", clients, root / "ws.json", PEER_CPU)
             try:
-                port = 1
-                for _ in range(plan.fanout_trials):
-                    port = 3 - port
-                    time.sleep(0.2)
-                    starts.append(time.monotonic_ns())
-                    commander.round_trip(port)
+                say(f"fan-out to {FANOUT_CLIENTS} websocket clients: {plan.fanout_trials} switches")
+                commander = Commander(setup)
+                try:
+                    port = 1
+                    for _ in range(plan.fanout_trials):
+                        port = 3 - port
+                        time.sleep(0.2)
+                        starts.append(time.monotonic_ns())
+                        commander.round_trip(port)
+                finally:
+                    commander.close()
+                time.sleep(0.2)
+                per_client = ws.finish()["switches"]
             finally:
-                commander.close()
-            time.sleep(0.2)
-            per_client = ws.finish()["switches"]
-        finally:
-            ws.kill()
+                ws.kill()
+    finally:
+        os.sched_setaffinity(0, pinned)
     ends = [*starts[1:], time.monotonic_ns()]
     alls = []
     for start, end in zip(starts, ends, strict=True):
