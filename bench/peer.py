@@ -23,6 +23,7 @@ import select
 import socket
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +173,8 @@ def reader(args: dict[str, Any]) -> None:
 
 
 class WsClient:
-    """A minimal websocket client: handshake, unmasked server frames, pongs."""
+    """A minimal websocket client: handshake, unmasked server frames, pongs. It offers
+    permessage-deflate as browsers do, and inflates what the server compressed."""
 
     def __init__(self, port: int) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port))
@@ -181,7 +183,8 @@ class WsClient:
             (
                 f"GET /api/v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n"
+                "Sec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
             ).encode()
         )
         head = b""
@@ -194,6 +197,7 @@ class WsClient:
         if b" 101 " not in status.split(b"\r\n", 1)[0]:
             raise ConnectionError(f"websocket handshake refused: {status[:80]!r}")
         self.buf = bytearray(rest)
+        self.inflate = zlib.decompressobj(-zlib.MAX_WBITS)  # the server keeps its context
         self.messages = 0
         self.switches: list[int] = []
         self.sock.setblocking(False)
@@ -219,7 +223,10 @@ class WsClient:
             if len(buf) < start + length:
                 return
             payload = bytes(buf[start : start + length])
+            compressed = buf[0] & 0x40  # RSV1: permessage-deflate
             del buf[: start + length]
+            if compressed:
+                payload = self.inflate.decompress(payload + b"\x00\x00\xff\xff")
             if opcode == 0x9:  # ping: answer with a masked pong
                 mask = os.urandom(4)
                 masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
