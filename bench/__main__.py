@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench import latency, startup, switching
 from bench.figures import SECTIONS, document, table
-from bench.rig import ROOT, Daemon, Interference, machine, workdir
+from bench.rig import ROOT, Interference, machine, workdir
 
 RESULTS = ROOT / "bench" / "results"
 # Other processes' share of the CPUs above which a section's figures are flagged.
@@ -32,11 +32,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write the JSON document here")
     parser.add_argument(
         "--only", action="append", choices=SECTIONS, help="run only this section (repeatable)"
-    )
-    parser.add_argument(
-        "--rt",
-        action="store_true",
-        help="run the daemons under SCHED_FIFO (as systemd's CPUSchedulingPolicy=fifo would)",
     )
     parser.add_argument(
         "--profile",
@@ -54,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     def say(message: str) -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
-    Daemon.realtime = args.rt
     lat = latency.QUICK if args.quick else latency.FULL
     sw = switching.QUICK if args.quick else switching.FULL
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -96,7 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": " ".join(["./dev bench", *(argv if argv is not None else sys.argv[1:])]),
         "quick": args.quick,
-        "realtime": args.rt,
         "sections": wanted,
         "seconds": round(time.monotonic() - started, 1),
         "machine": machine(),

@@ -93,12 +93,7 @@ class Setup:
 
 
 class Daemon:
-    """``python -m kvmswitchd --config bench.toml`` as a child process.
-
-    ``Daemon.realtime`` (``--rt``) runs it under ``SCHED_FIFO`` priority 10, as a systemd
-    unit can (``CPUSchedulingPolicy=fifo``); it needs CAP_SYS_NICE."""
-
-    realtime = False
+    """``python -m kvmswitchd --config bench.toml`` as a child process."""
 
     def __init__(self, setup: Setup, *, cpus: set[int] | None = None, profile: Path | None = None):
         self.setup = setup
@@ -116,8 +111,6 @@ class Daemon:
         self.proc = subprocess.Popen(command, cwd=ROOT, stdout=self._log, stderr=self._log)
         if cpus is not None:
             os.sched_setaffinity(self.proc.pid, cpus)
-        if self.realtime:
-            os.sched_setscheduler(self.proc.pid, os.SCHED_FIFO, os.sched_param(10))
 
     @property
     def pid(self) -> int:
