@@ -17,6 +17,10 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
+# Seconds a change waits before it is written: a burst of switches costs one write, and
+# the write never runs right behind the switch that caused it. A crash loses at most this
+# much (the previous state loads).
+SAVE_DELAY = 0.25
 # A state file bigger than this is not ours (names, focus, EDIDs and users fit in far less).
 MAX_STATE_BYTES = 4 << 20
 
@@ -64,9 +68,15 @@ class StateFile:
         return doc
 
     def save(self, doc: dict[str, Any]) -> None:
-        body = dict(doc, version=STATE_VERSION)
+        self.write(self.encode(doc))
+
+    @staticmethod
+    def encode(doc: dict[str, Any]) -> bytes:
+        return json.dumps(dict(doc, version=STATE_VERSION), indent=1, sort_keys=True).encode()
+
+    def write(self, data: bytes) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path, json.dumps(body, indent=1, sort_keys=True).encode())
+        write_atomic(self.path, data)
 
     def _move_aside(self) -> Path:
         for n in range(1, 1000):
@@ -85,9 +95,16 @@ class StateSaver:
     moment leaves the previous or the new file, never a torn one (``write_atomic``).
     """
 
-    def __init__(self, statefile: StateFile, snapshot: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        statefile: StateFile,
+        snapshot: Callable[[], dict[str, Any]],
+        *,
+        delay: float = SAVE_DELAY,
+    ) -> None:
         self._statefile = statefile
         self._snapshot = snapshot
+        self._delay = delay
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
 
@@ -99,10 +116,13 @@ class StateSaver:
     async def _save_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while self._dirty:
+            # Let a burst of switches settle first, so the write (and the GIL the thread
+            # holds while it runs) never sits right behind the switch that caused it.
+            await asyncio.sleep(self._delay)
             self._dirty = False
-            doc = self._snapshot()
+            data = self._statefile.encode(self._snapshot())  # small; in the loop
             try:
-                await loop.run_in_executor(None, self._statefile.save, doc)
+                await loop.run_in_executor(None, self._statefile.write, data)
             except OSError:
                 log.exception("cannot save state to %s", self._statefile.path)
 

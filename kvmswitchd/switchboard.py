@@ -96,6 +96,7 @@ class Switchboard:
         self.check_command: Callable[[Command, Origin], None] | None = None
         self._monotonic = monotonic
         self._listeners: list[Listener] = []
+        self._state_pending = False
         self.on_dirty: Callable[[], None] = lambda: None  # the daemon saves state (debounced)
         self._scan_timer: asyncio.TimerHandle | None = None
         self._http_assembler = ConsoleAssembler()
@@ -470,10 +471,21 @@ class Switchboard:
         self._state_changed(save=False)
 
     def _state_changed(self, *, save: bool = True) -> None:
-        if self._listeners:
-            self._notify({"type": "state", "state": self.state()})
+        if self._listeners and not self._state_pending:
+            # The full state is rebuilt once, after the current work (the reply to the
+            # request, the rest of the input batch) is done; changes in between coalesce.
+            try:
+                asyncio.get_running_loop().call_soon(self._broadcast_state)
+                self._state_pending = True
+            except RuntimeError:  # no loop (synchronous tests): send it now
+                self._broadcast_state()
         if save:
             self.on_dirty()
+
+    def _broadcast_state(self) -> None:
+        self._state_pending = False
+        if self._listeners:
+            self._notify({"type": "state", "state": self.state()})
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -49,9 +50,12 @@ def check_keys(data: dict[str, Any], allowed: set[str]) -> None:
         raise InputError(f"unknown field {unknown[0]!r}; expected {', '.join(sorted(allowed))}")
 
 
-def outcome_response(outcome: Outcome, service: KvmService) -> web.Response:
+async def outcome_response(outcome: Outcome, service: KvmService) -> web.Response:
     if not outcome.ok:
         return error_response(status_for_code(outcome.error), outcome.error, outcome.message)
+    # Console input that arrived while the switch ran goes first: the reply (a full state
+    # rebuild) can wait a loop turn, a keystroke for the new port should not.
+    await asyncio.sleep(0)
     return web.json_response({"ok": True, "message": outcome.message, "state": service.state()})
 
 
@@ -95,7 +99,7 @@ async def patch_port(request: web.Request) -> web.Response:
         Rename(request.match_info["id"], data["name"]), origin_of(request)
     )
     if not outcome.ok:
-        return outcome_response(outcome, service)
+        return await outcome_response(outcome, service)
     return web.json_response(service.port(request.match_info["id"]))
 
 
@@ -122,19 +126,19 @@ async def switch(request: web.Request) -> web.Response:
     command = SwitchTo(
         str(port_id), tuple(channels) if channels else None, _bool(data, "force", False)
     )
-    return outcome_response(await service.execute(command, origin_of(request)), service)
+    return await outcome_response(await service.execute(command, origin_of(request)), service)
 
 
 @routes.post(PREFIX + "/switch/next")
 async def switch_next(request: web.Request) -> web.Response:
     service = service_of(request)
-    return outcome_response(await service.execute(Step(1), origin_of(request)), service)
+    return await outcome_response(await service.execute(Step(1), origin_of(request)), service)
 
 
 @routes.post(PREFIX + "/switch/prev")
 async def switch_prev(request: web.Request) -> web.Response:
     service = service_of(request)
-    return outcome_response(await service.execute(Step(-1), origin_of(request)), service)
+    return await outcome_response(await service.execute(Step(-1), origin_of(request)), service)
 
 
 @routes.post(PREFIX + "/scan")
@@ -147,7 +151,7 @@ async def scan(request: web.Request) -> web.Response:
         raise InputError("dwell must be a number of seconds")
     service = service_of(request)
     command = SetScan(on, float(dwell) if dwell is not None else None)
-    return outcome_response(await service.execute(command, origin_of(request)), service)
+    return await outcome_response(await service.execute(command, origin_of(request)), service)
 
 
 @routes.post(PREFIX + "/buttons/{n}")
@@ -159,7 +163,7 @@ async def button(request: web.Request) -> web.Response:
     command: SwitchTo | Step = (
         Step(1 if name == "next" else -1) if name in ("next", "prev") else SwitchTo(name)
     )
-    return outcome_response(await service.execute(command, origin), service)
+    return await outcome_response(await service.execute(command, origin), service)
 
 
 def _events(data: dict[str, Any]) -> list[dict[str, Any]] | None:
