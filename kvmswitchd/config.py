@@ -16,9 +16,9 @@ from kvmswitchd.console.gpio import GpioSpec, parse_gpio
 from kvmswitchd.console.sources import MAX_PATH_LEN, DeviceSpec, parse_device_specs
 from kvmswitchd.core.hotkeys import DEFAULT_PROFILE, HotkeyProfile, profile_from_config
 from kvmswitchd.core.ports import MAX_PORTS, MIN_PORTS
+from kvmswitchd.edids import Override
 from kvmswitchd.errors import ConfigError, InputError
 from kvmswitchd.serial.endpoint import EndpointSpec, parse_endpoint
-from video import PRESETS, parse_blob
 
 # A config file bigger than this is a mistake (a wrong path given to --config).
 MAX_CONFIG_BYTES = 1 << 20
@@ -201,8 +201,7 @@ def _ports_section(raw: object, count: int) -> dict[int, PortConfig]:
             if not isinstance(edid, str):
                 raise ConfigError(f"{path}.edid", "expected a preset name or a hex/base64 EDID")
             try:
-                if edid not in PRESETS:
-                    parse_blob(edid)
+                Override.parse(edid)
             except InputError as exc:
                 raise ConfigError(f"{path}.edid", str(exc)) from None
         name = entry.get("name")

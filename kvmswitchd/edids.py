@@ -16,10 +16,12 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kvmswitchd.config import PortConfig
 from kvmswitchd.errors import InputError
+
+if TYPE_CHECKING:  # config imports this module (EDID values in the config are Overrides)
+    from kvmswitchd.config import PortConfig
 from video import (
     DEFAULT_PRESET,
     PRESETS,

@@ -73,18 +73,9 @@ class Port:
         if data:
             self._write_keyboard(data)
 
-    def key_usage(self, usage: int, pressed: bool) -> None:
-        data = self._key(usage, pressed)
-        if data:
-            self._write_keyboard(data)
-
     def _ps2_key(self, usage: int, pressed: bool) -> bytes | None:
         keyboard = self.keyboard
         return keyboard.press(usage) if pressed else keyboard.release(usage)
-
-    @property
-    def pressed_keys(self) -> frozenset[int]:
-        return frozenset(self.keyboard.pressed)
 
     # -- mouse -----------------------------------------------------------------------
 
@@ -116,10 +107,6 @@ class Port:
             for data in self.mouse.move(dx, dy):
                 self._write_mouse(data)
         self._abs_x, self._abs_y = x, y
-
-    @property
-    def pressed_buttons(self) -> int:
-        return self.mouse.buttons
 
     # -- both ------------------------------------------------------------------------
 

@@ -47,7 +47,10 @@ async def read_object(request: web.Request, *, allow_empty: bool = False) -> dic
 def check_keys(data: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise InputError(f"unknown field {unknown[0]!r}; expected {', '.join(sorted(allowed))}")
+        # the name comes from the client: shown shortened
+        raise InputError(
+            f"unknown field {unknown[0][:32]!r}; expected {', '.join(sorted(allowed))}"
+        )
 
 
 async def outcome_response(outcome: Outcome, service: KvmService) -> web.Response:

@@ -4,7 +4,6 @@ by ``web.auth``'s middleware and rule table."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -13,6 +12,7 @@ from kvmswitchd.accounts import Credential
 from kvmswitchd.core.accounts import User, parse_role
 from kvmswitchd.core.permissions import parse_restrictions
 from kvmswitchd.errors import AuthError, InputError
+from web.api import check_keys, read_object
 from web.auth import (
     ACCOUNTS,
     CREDENTIAL,
@@ -34,17 +34,8 @@ routes = web.RouteTableDef()
 async def _body(
     request: web.Request, allowed: set[str], required: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
-    raw = await request.read()
-    try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise InputError("malformed JSON") from None
-    if not isinstance(data, dict):
-        raise InputError("request body must be a JSON object")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        expected = ", ".join(sorted(allowed))
-        raise InputError(f"unknown field {unknown[0][:32]!r}; expected {expected}")
+    data = await read_object(request, allow_empty=True)
+    check_keys(data, allowed)
     missing = sorted(required - set(data))
     if missing:
         raise InputError(f"{missing[0]} is required")

@@ -84,7 +84,7 @@ async def test_presses_on_gpio_lines_become_button_presses() -> None:
     assert fake.released
 
 
-def test_the_real_gpiod_binding_builds_our_line_settings(tmp_path: Path) -> None:
+def test_requesting_lines_through_gpiod_on_a_missing_chip_is_a_device_error(tmp_path: Path) -> None:
     require_module("gpiod", "front-panel GPIO buttons")
     from kvmswitchd.console.gpio import open_lines
     from kvmswitchd.errors import DeviceError

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from kvmswitchd.config import parse_config
 from kvmswitchd.core.commands import Origin, Source
+from kvmswitchd.daemon import build_board
 from kvmswitchd.errors import InputError
 from kvmswitchd.switchboard import Switchboard
 from tests.daemon.conftest import start
@@ -167,11 +171,20 @@ async def test_the_screen_is_a_png_that_changes_when_text_is_typed(video_daemon:
     assert Image.open(io.BytesIO(second)).size == (1920, 1080)
 
 
+@pytest.fixture
+def edid_board(tmp_path: Path) -> Iterator[Switchboard]:
+    """A switchboard with no listeners or loop, for the property test below."""
+    config = replace(parse_config({"video": {"drm_root": ""}}), serial=())
+    board = build_board(config, tmp_path, {}, monotonic=lambda: 0.0)
+    yield board
+    board.journal.close()
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    st.one_of(
+    blob=st.one_of(
         st.binary(max_size=600),
         st.integers(0, 255).flatmap(lambda i: st.just(MONITOR[:i])),
         st.tuples(st.integers(0, len(MONITOR) - 1), st.integers(1, 255)).map(
@@ -179,34 +192,16 @@ async def test_the_screen_is_a_png_that_changes_when_text_is_typed(video_daemon:
         ),
     )
 )
-def test_random_truncated_and_corrupted_blobs_are_clean_input_errors(blob: bytes) -> None:
+def test_random_truncated_and_corrupted_blobs_are_clean_input_errors(
+    edid_board: Switchboard, blob: bytes
+) -> None:
     try:
         parse_edid(blob)
         valid = True
     except InputError:
         valid = False
-    board = _BOARD[0]
     if valid:
-        board.set_edid("1", {"hex": blob.hex()}, Origin(Source.HTTP))
+        edid_board.set_edid("1", {"hex": blob.hex()}, Origin(Source.HTTP))
     else:
         with pytest.raises(InputError, match=r"\S"):
-            board.set_edid("1", {"hex": blob.hex()}, Origin(Source.HTTP))
-
-
-_BOARD: list[Switchboard] = []
-
-
-@pytest.fixture(autouse=True)
-def _board_for_hypothesis(tmp_path: Path) -> Any:
-    import tempfile
-    from dataclasses import replace
-
-    from kvmswitchd.config import parse_config
-    from kvmswitchd.daemon import build_board
-
-    config = replace(parse_config({"video": {"drm_root": ""}}), serial=())
-    with tempfile.TemporaryDirectory() as tmp:
-        board = build_board(config, Path(tmp), {}, monotonic=lambda: 0.0)
-        _BOARD[:] = [board]
-        yield
-        board.journal.close()
+            edid_board.set_edid("1", {"hex": blob.hex()}, Origin(Source.HTTP))
