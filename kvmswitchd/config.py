@@ -15,9 +15,10 @@ from typing import Any
 from kvmswitchd.console.gpio import GpioSpec, parse_gpio
 from kvmswitchd.console.sources import MAX_PATH_LEN, DeviceSpec, parse_device_specs
 from kvmswitchd.core.hotkeys import DEFAULT_PROFILE, HotkeyProfile, profile_from_config
+from kvmswitchd.core.permissions import Permission, PortRestrictions, Role, parse_restrictions
 from kvmswitchd.core.ports import MAX_PORTS, MIN_PORTS
 from kvmswitchd.edids import Override
-from kvmswitchd.errors import ConfigError, InputError
+from kvmswitchd.errors import ConfigError, InputError, KvmError
 from kvmswitchd.serial.endpoint import EndpointSpec, parse_endpoint
 
 # A config file bigger than this is a mistake (a wrong path given to --config).
@@ -64,6 +65,11 @@ class ConsoleConfig:
     hotkeys: HotkeyProfile = DEFAULT_PROFILE
     keypad_digits: bool = True
     replay_held: bool = False
+    # What the physical console (its hotkeys, the front-panel buttons) may do: by
+    # default everything, as on every hardware switch; a role and per-port narrowing
+    # (the shape of a user's) make it a restricted actor (core.guard.Actors.console).
+    role: Role = Role.ADMIN
+    ports: PortRestrictions = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +264,9 @@ def _hidg_path(entry: Mapping[str, Any], key: str, path: str, target: str) -> st
 
 def _console_section(raw: object) -> ConsoleConfig:
     table = _table(raw, "console")
-    _check_keys(table, "console", {"devices", "hotkeys", "keypad_digits", "replay_held"})
+    _check_keys(
+        table, "console", {"devices", "hotkeys", "keypad_digits", "replay_held", "role", "ports"}
+    )
     devices = parse_device_specs(table.get("devices", []), "console.devices")
     hotkeys = table.get("hotkeys", "scrolllock")
     if not isinstance(hotkeys, str | dict):
@@ -268,7 +276,16 @@ def _console_section(raw: object) -> ConsoleConfig:
         hotkeys=profile_from_config(hotkeys, "console.hotkeys"),
         keypad_digits=_bool(table, "keypad_digits", "console", True),
         replay_held=_bool(table, "replay_held", "console", False),
+        role=Role(_choice(table, "role", "console", Role.ADMIN.value, tuple(Role))),
+        ports=_restrictions(table.get("ports"), "console.ports"),
     )
+
+
+def _restrictions(value: object, path: str) -> dict[Permission, frozenset[str]]:
+    try:
+        return parse_restrictions(value, path)
+    except KvmError as exc:
+        raise ConfigError(path, str(exc)) from None
 
 
 def _check_unique(specs: tuple[EndpointSpec, ...]) -> None:

@@ -24,9 +24,9 @@ from kvmswitchd.accounts import Accounts
 from kvmswitchd.config import Config, PortConfig
 from kvmswitchd.console.records import leds_from_hid
 from kvmswitchd.console.sources import ConsoleSource, build_sources
-from kvmswitchd.core.commands import Command, Origin, Source, Step, SwitchTo
+from kvmswitchd.core.commands import Origin, Source, Step, SwitchTo
+from kvmswitchd.core.guard import Actor, ActorKind
 from kvmswitchd.core.hotkeys import HotkeyDetector
-from kvmswitchd.core.permissions import command_permission
 from kvmswitchd.core.ports import Channel, PortId
 from kvmswitchd.core.switch import SwitchCore
 from kvmswitchd.edids import EdidBook, Override
@@ -169,7 +169,7 @@ def build_board(
         ports,
         core.focus_of(Channel.KM).unit,
         make_detector(config),
-        on_action=lambda action, _now: board_ref[0].hotkey_action(action),
+        on_action=lambda action, _now, actor: board_ref[0].hotkey_action(action, actor),
         on_key_activity=lambda: board_ref[0].stop_scan_on_activity(),  # noqa: PLW0108  # board built below
         rearm=rearm,
     )
@@ -183,6 +183,9 @@ def build_board(
     problems = edids.restore(saved.get("edids"))  # what the API set last wins over the file
     board = Switchboard(config, core, ports, journal, router, edids, monotonic=monotonic)
     board.backends = backends
+    router.typing = board.typing
+    console = config.console
+    board.actors.console = Actor("console", console.role, console.ports, ActorKind.CONSOLE)
     board_ref.append(board)
     for problem in problems:
         journal.record("state_reset", "system", (), None, {"problem": problem})
@@ -231,6 +234,7 @@ class Daemon:
         self.board = board
         self._saver = StateSaver(statefile, board.snapshot)
         board.on_dirty = self._saver.mark_dirty
+        board.persist = statefile.save
         for port in board.links.values():
             await port.target.start()
         if statefile.problem:
@@ -296,12 +300,8 @@ class Daemon:
             # the serial channel journals its own login/login_failed reports
             return await accounts.authenticate_password(user, password, origin, record=False)
 
-        def check_command(command: Command, origin: Origin) -> None:
-            permission, port = command_permission(command)
-            accounts.check(origin.user or "", permission, port, origin)
-
         board.authenticator = authenticate
-        board.check_command = check_command
+        board.actors.accounts = accounts.table.get  # every command: the account's rights now
 
     async def _start_serial(self, board: Switchboard) -> None:
         specs = self.config.serial

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from hid.leds import Leds
@@ -32,15 +33,27 @@ from kvmswitchd.core.commands import (
     SwitchTo,
 )
 from kvmswitchd.core.eventlog import LogEntry, LogQuery, describe
+from kvmswitchd.core.guard import (
+    Actor,
+    ActorKind,
+    Actors,
+    Plan,
+    Refusal,
+    World,
+    decide,
+    entry_visible,
+    may_type,
+    visible_units,
+)
 from kvmswitchd.core.hotkeys import (
-    Cancelled,
     HotkeyAction,
     InvalidCommand,
     SelectPort,
     StartScan,
     StepPort,
 )
-from kvmswitchd.core.ports import Channel, PortId, parse_channels, parse_port_id
+from kvmswitchd.core.permissions import Principal
+from kvmswitchd.core.ports import Channel, PortId, parse_port_id
 from kvmswitchd.core.scan import AutoScan
 from kvmswitchd.core.switch import (
     FocusMoved,
@@ -50,8 +63,9 @@ from kvmswitchd.core.switch import (
     Transition,
     switch_message,
 )
+from kvmswitchd.core.views import focus_for, state_for
 from kvmswitchd.edids import EdidBook, EdidChange
-from kvmswitchd.errors import InputError, KvmError, NotFoundError
+from kvmswitchd.errors import AuthError, InputError, KvmError, NotFoundError, PermissionDenied
 from kvmswitchd.inputs import assemble, parse_events, text_strokes
 from kvmswitchd.journal import Journal
 from kvmswitchd.port import Port
@@ -61,6 +75,8 @@ from kvmswitchd.storage.service import StorageService, switch_detail
 log = logging.getLogger(__name__)
 
 Listener = Callable[[dict[str, Any]], None]
+# journal.recent(ALL_ENTRIES): every entry the journal keeps in memory
+ALL_ENTRIES = 1 << 30
 
 
 def leds_json(leds: Leds) -> dict[str, bool]:
@@ -92,8 +108,10 @@ class Switchboard:
         self.extra_state: dict[str, Callable[[], Any]] = {}
         self.on_console_leds: Callable[[Leds], None] | None = None
         self.authenticator: Callable[[str, str, Origin], Any] | None = None
-        # raises AuthError/PermissionDenied when origin.user may not run the command
-        self.check_command: Callable[[Command, Origin], None] | None = None
+        # who each origin acts as (core.guard.Actors): accounts, console, serial lines
+        self.actors = Actors()
+        # persist-first writes of the state document (set by the daemon; None in tests)
+        self.persist: Callable[[dict[str, Any]], None] | None = None
         self._monotonic = monotonic
         self._listeners: list[Listener] = []
         self._state_pending = False
@@ -107,20 +125,84 @@ class Switchboard:
         self.counters: dict[str, int] = {}
         journal.subscribe(self._on_log_entry)
 
-    # -- the one switch path ----------------------------------------------------------
+    # -- the one guarded path -------------------------------------------------------------
+    #
+    # Every channel ends here: ``run`` finds the command's actor, asks core.guard.decide
+    # to resolve it to concrete ports, authorize the actor on each and validate it, and
+    # only then commits the plan. A refusal changes nothing.
 
     def switch(
         self, port_id: str, channels: Sequence[str] | None, force: bool, origin: Origin
     ) -> Outcome:
+        command = SwitchTo(port_id, tuple(channels) if channels is not None else None, force)
+        return self.run(command, origin)
+
+    def world(self) -> World:
+        return World(self.core.ports, self.core.focus)
+
+    def run(self, command: Command, origin: Origin) -> Outcome:
+        """Carry out ``command`` for ``origin``: resolve, authorize, validate, commit."""
+        actor = self.actors.of(origin)
+        if actor is None:
+            return self._refuse(command, origin, Refusal("unauthorized", "log in first"))
+        decision = decide(command, actor, self.world())
+        if isinstance(decision, Refusal):
+            return self._refuse(command, origin, decision)
         try:
-            port = parse_port_id(port_id, self.core.ports)
-            wanted = parse_channels(list(channels) if channels is not None else None)
+            return self._commit(decision, actor, origin)
         except KvmError as exc:
             return Outcome(False, message=str(exc), error=exc.code)
-        return self.apply(self.core.switch(port, wanted), origin, force=force)
 
-    def step(self, direction: int, origin: Origin) -> Outcome:
-        return self.apply(self.core.step(direction), origin)
+    def _refuse(self, command: Command, origin: Origin, refusal: Refusal) -> Outcome:
+        if refusal.code in ("forbidden", "unauthorized"):
+            detail: dict[str, Any] = {"reason": refusal.reason, "command": type(command).__name__}
+            if origin.detail:
+                detail["via"] = origin.detail
+            ports = (refusal.port,) if refusal.port else ()
+            self.journal.record("refused", origin.source.value, ports, origin.user, detail)
+        return Outcome(False, message=refusal.reason, error=refusal.code)
+
+    def _commit(self, plan: Plan, actor: Actor, origin: Origin) -> Outcome:
+        command = plan.command
+        match command:
+            case SwitchTo(force=force):
+                assert plan.port is not None  # decide() resolved it
+                outcome = self.apply(
+                    self.core.switch(plan.port, plan.channels), origin, force=force
+                )
+            case Step():
+                assert plan.port is not None
+                outcome = self.apply(self.core.switch(plan.port, plan.channels), origin)
+            case SetScan(on=on, dwell=dwell):
+                outcome = self.set_scan(on, dwell, origin, ring=plan.ring)
+            case Rename():
+                assert plan.port is not None
+                self._persist_names({**self.core.names, plan.port.unit: plan.name})
+                outcome = self.apply(self.core.rename(plan.port, plan.name), origin)
+            case GetStatus():
+                return Outcome(True, status=self.status_view(actor))
+            case GetLog(limit=limit):
+                visible = visible_units(actor, self.core.ports)
+                seen = self.journal.recent(ALL_ENTRIES if visible is not None else limit)
+                entries = [e for e in seen if entry_visible(e, visible)][-limit:]
+                lines = tuple(LogLine(e.time, e.kind, describe(e)) for e in entries)
+                return Outcome(True, log=lines)
+            case _:  # pragma: no cover  # decide() refuses unknown commands
+                return Outcome(False, message="unknown command", error="bad_request")
+        if plan.notes and outcome.ok:
+            outcome = replace(outcome, message="; ".join((outcome.message, *plan.notes)))
+        if outcome.status is not None:  # what this actor may see of the result
+            outcome = replace(outcome, status=self.status_view(actor))
+        return outcome
+
+    def _persist_names(self, names: Mapping[int, str]) -> None:
+        """Persist first, then commit: a name change reaches the state file before memory
+        (an error here leaves both as they were)."""
+        if self.persist is None:
+            return
+        doc = self.snapshot()
+        doc["names"] = {str(u): n for u, n in names.items()}
+        self.persist(doc)
 
     def apply(self, transition: Transition, origin: Origin, *, force: bool = False) -> Outcome:
         """Carry out a transition's effects in order; log, notify, save."""
@@ -241,36 +323,7 @@ class Switchboard:
     # -- the command bus -------------------------------------------------------------------
 
     async def execute(self, command: Command, origin: Origin) -> Outcome:
-        if self.check_command is not None and origin.user is not None:
-            try:
-                self.check_command(command, origin)
-            except KvmError as exc:
-                return Outcome(False, message=str(exc), error=exc.code)
         return self.run(command, origin)
-
-    def run(self, command: Command, origin: Origin) -> Outcome:
-        """Synchronous command execution (hotkeys and buttons call this directly)."""
-        try:
-            match command:
-                case SwitchTo(port, channels, force):
-                    return self.switch(port, channels, force, origin)
-                case Step(direction):
-                    return self.step(direction, origin)
-                case SetScan(on, dwell):
-                    return self.set_scan(on, dwell, origin)
-                case Rename(port, name):
-                    pid = parse_port_id(port, self.core.ports)
-                    return self.apply(self.core.rename(pid, name), origin)
-                case GetStatus():
-                    return Outcome(True, status=self.status_view())
-                case GetLog(limit):
-                    lines = tuple(
-                        LogLine(e.time, e.kind, describe(e)) for e in self.journal.recent(limit)
-                    )
-                    return Outcome(True, log=lines)
-        except KvmError as exc:
-            return Outcome(False, message=str(exc), error=exc.code)
-        return Outcome(False, message="unknown command", error="bad_request")
 
     async def authenticate(self, user: str, password: str, origin: Origin) -> str | None:
         if self.authenticator is None:
@@ -278,11 +331,19 @@ class Switchboard:
         result: str | None = await self.authenticator(user, password, origin)
         return result
 
-    def status_view(self) -> StatusView:
+    def status_view(self, viewer: Principal | None = None) -> StatusView:
         held_by, reason = self.storage.held() if self.storage is not None else (None, None)
+        visible = visible_units(viewer, self.core.ports) if viewer is not None else None
+        shown = [u for u in range(1, self.core.ports + 1) if visible is None or u in visible]
+        focus = {
+            c: (p if visible is None or int(p.partition(".")[0]) in visible else "-")
+            for c, p in self.core.focus_view().items()
+        }
+        if visible is not None and held_by is not None and int(held_by) not in visible:
+            held_by, reason = "-", None
         return StatusView(
-            ports=tuple(PortView(str(u), self.core.name(u)) for u in range(1, self.core.ports + 1)),
-            focus=dict(self.core.focus_view()),
+            ports=tuple(PortView(str(u), self.core.name(u)) for u in shown),
+            focus=focus,
             scanning=self.scan.on,
             storage_held_by=held_by,
             storage_held_reason=reason,
@@ -290,10 +351,12 @@ class Switchboard:
 
     # -- auto-scan -----------------------------------------------------------------------
 
-    def set_scan(self, on: bool, dwell: float | None, origin: Origin) -> Outcome:
+    def set_scan(
+        self, on: bool, dwell: float | None, origin: Origin, *, ring: tuple[int, ...] = ()
+    ) -> Outcome:
         if on:
             try:
-                self.scan.start(self._monotonic(), dwell)
+                self.scan.start(self._monotonic(), dwell, ring)
             except ValueError as exc:
                 raise InputError(str(exc)) from None
             self.journal.record(
@@ -323,8 +386,8 @@ class Switchboard:
     def _scan_tick(self) -> None:
         self._scan_timer = None
         if self.scan.handle_timer(self._monotonic()):
-            video = self.core.focus_of(Channel.VIDEO)
-            unit = video.unit % self.core.ports + 1
+            # the ring was resolved and authorized when the scan started (core.guard)
+            unit = self.scan.next_port(self.core.focus_of(Channel.VIDEO).unit, self.core.ports)
             self.apply(
                 self.core.switch(PortId(unit), frozenset({Channel.VIDEO})), Origin(Source.SCAN)
             )
@@ -332,46 +395,74 @@ class Switchboard:
 
     # -- hotkeys ---------------------------------------------------------------------------
 
-    def hotkey_action(self, action: HotkeyAction) -> None:
-        origin = Origin(Source.HOTKEY, detail="console")
+    def hotkey_action(self, action: HotkeyAction, actor: Actor | None = None) -> None:
+        """A hotkey completed; ``actor`` typed it (None: the physical console). It runs
+        through the guarded path with that actor's rights."""
+        if actor is None or actor.kind is not ActorKind.USER:
+            origin = Origin(Source.HOTKEY, detail="console")
+        else:
+            origin = Origin(Source.HOTKEY, detail="web console", user=actor.name)
+        command: Command | None = None
         match action:
             case SelectPort(port):
-                outcome = self.switch(port, None, False, origin)
-                if not outcome.ok:
-                    self.journal.record(
-                        "hotkey_invalid", "hotkey", (), None, {"reason": outcome.message}
-                    )
+                command = SwitchTo(port)
             case StepPort(direction):
-                self.step(direction, origin)
+                command = Step(direction)
             case StartScan():
-                self.set_scan(True, None, origin)
+                command = SetScan(True)
             case InvalidCommand(reason):
-                self.journal.record("hotkey_invalid", "hotkey", (), None, {"reason": reason})
-            case Cancelled():
-                pass
+                self.journal.record("hotkey_invalid", "hotkey", (), origin.user, {"reason": reason})
             case _:
                 pass
+        if command is None:
+            return
+        outcome = self.run(command, origin)
+        if not outcome.ok and isinstance(command, SwitchTo):
+            self.journal.record(
+                "hotkey_invalid", "hotkey", (), origin.user, {"reason": outcome.message}
+            )
 
     # -- input -----------------------------------------------------------------------------
 
     def inject_console(self, events: Sequence[Mapping[str, Any]], origin: Origin) -> int:
+        """Events through the console path (hotkeys included), as ``origin``'s actor."""
+        actor = self.actors.of(origin)
+        if actor is None:
+            raise AuthError("log in first")
         parsed = parse_events(events)
         batch = assemble(self._http_assembler, parsed)
-        self.router.console_input(f"http:{origin.detail}", batch, self._monotonic())
+        self.router.console_input(f"http:{origin.detail}", batch, self._monotonic(), actor)
         return len(parsed)
 
     def type_input(
         self,
         text: str | None,
         events: Sequence[Mapping[str, Any]] | None,
-        origin: Origin,  # noqa: ARG002  # the web edge checks it; typing is not logged
+        origin: Origin,
     ) -> dict[str, Any]:
+        """Type/move into the km-focused port, checked against the port it reaches now."""
+        actor = self.actors.of(origin)
+        if actor is None:
+            raise AuthError("log in first")
         batch = text_strokes(text) if text else []
         if events:
             batch.extend(assemble(self._input_assembler, parse_events(events)))
         unit = self.router.km
-        self.router.deliver(unit, batch)
+        if not self.router.deliver(unit, batch, actor):
+            reason = f"{origin.user or actor.name} may not type on port {unit}"
+            self.journal.record(
+                "refused", origin.source.value, (str(unit),), origin.user, {"reason": reason}
+            )
+            raise PermissionDenied(reason)
         return {"port": str(self.core.focus_of(Channel.KM)), "inputs": len(batch)}
+
+    def typing(self, actor: Actor | None) -> frozenset[int] | None:
+        """The router's per-batch lookup: the ports ``actor``'s input may reach."""
+        if actor is None:
+            actor = self.actors.console
+        if actor.unrestricted:
+            return None
+        return may_type(actor, self.core.ports)
 
     # -- views -----------------------------------------------------------------------------
 
@@ -398,10 +489,19 @@ class Switchboard:
             "warnings": [edid["warning"]] if edid["warning"] else [],
         }
 
-    def ports(self) -> list[dict[str, Any]]:
-        return [self.port_json(u) for u in range(1, self.core.ports + 1)]
+    def visible(self, viewer: Principal | None) -> frozenset[int] | None:
+        """The ports ``viewer`` may view (None: all of them, or no viewer: auth is off)."""
+        return visible_units(viewer, self.core.ports) if viewer is not None else None
 
-    def state(self) -> dict[str, Any]:
+    def ports(self, viewer: Principal | None = None) -> list[dict[str, Any]]:
+        visible = self.visible(viewer)
+        return [
+            self.port_json(u)
+            for u in range(1, self.core.ports + 1)
+            if visible is None or u in visible
+        ]
+
+    def state(self, viewer: Principal | None = None) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "ports": self.ports(),
             "focus": dict(self.core.focus_view()),
@@ -413,7 +513,7 @@ class Switchboard:
         }
         for key, view in self.extra_state.items():
             doc[key] = view()
-        return doc
+        return state_for(doc, self.visible(viewer))
 
     def port(self, port_id: str) -> dict[str, Any]:
         return self.port_json(parse_port_id(port_id, self.core.ports).unit)
@@ -434,15 +534,23 @@ class Switchboard:
             )
         return frame
 
-    def log(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
-        return [e.to_json() for e in self.journal.query(LogQuery.from_params(params))]
+    def log(
+        self, params: Mapping[str, str], viewer: Principal | None = None
+    ) -> list[dict[str, Any]]:
+        query = LogQuery.from_params(params)
+        visible = self.visible(viewer)
+        if visible is None:
+            return [e.to_json() for e in self.journal.query(query)]
+        # filter first, then apply the query's limit to what this reader may see
+        seen = [e for e in self.journal.recent(ALL_ENTRIES) if entry_visible(e, visible)]
+        return [e.to_json() for e in query.select(seen)]
 
-    def metrics(self) -> dict[str, Any]:
+    def metrics(self, viewer: Principal | None = None) -> dict[str, Any]:
         return {
             "switches": dict(self.switch_count),
             "events_routed": self.router.events_routed,
             "errors": self.error_count,
-            "focus": dict(self.core.focus_view()),
+            "focus": focus_for(self.core.focus_view(), self.visible(viewer)),
             "serial_sessions": self.counters.get("serial_sessions", 0),
             "ports": self.core.ports,
         }

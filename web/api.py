@@ -8,9 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
+from kvmswitchd.core.accounts import User
 from kvmswitchd.core.commands import Origin, Outcome, Rename, SetScan, Source, Step, SwitchTo
 from kvmswitchd.errors import InputError
-from web.auth import origin_user
+from web.auth import USER, origin_user
 from web.errors import error_response, status_for_code
 from web.service import KvmService
 
@@ -26,6 +27,11 @@ def service_of(request: web.Request) -> KvmService:
 
 def origin_of(request: web.Request) -> Origin:
     return Origin(Source.HTTP, detail=request.remote or "", user=origin_user(request))
+
+
+def viewer_of(request: web.Request) -> User | None:
+    """Who reads (their view is filtered to the ports they may see); None: auth is off."""
+    return request.get(USER)
 
 
 async def read_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
@@ -53,13 +59,16 @@ def check_keys(data: dict[str, Any], allowed: set[str]) -> None:
         )
 
 
-async def outcome_response(outcome: Outcome, service: KvmService) -> web.Response:
+async def outcome_response(
+    outcome: Outcome, service: KvmService, request: web.Request
+) -> web.Response:
     if not outcome.ok:
         return error_response(status_for_code(outcome.error), outcome.error, outcome.message)
     # Console input that arrived while the switch ran goes first: the reply (a full state
     # rebuild) can wait a loop turn, a keystroke for the new port should not.
     await asyncio.sleep(0)
-    return web.json_response({"ok": True, "message": outcome.message, "state": service.state()})
+    state = service.state(viewer_of(request))
+    return web.json_response({"ok": True, "message": outcome.message, "state": state})
 
 
 def _bool(data: dict[str, Any], key: str, default: bool) -> bool:
@@ -76,12 +85,12 @@ async def health(request: web.Request) -> web.Response:
 
 @routes.get(PREFIX + "/state")
 async def state(request: web.Request) -> web.Response:
-    return web.json_response(service_of(request).state())
+    return web.json_response(service_of(request).state(viewer_of(request)))
 
 
 @routes.get(PREFIX + "/ports")
 async def ports(request: web.Request) -> web.Response:
-    return web.json_response({"ports": service_of(request).ports()})
+    return web.json_response({"ports": service_of(request).ports(viewer_of(request))})
 
 
 @routes.get(PREFIX + "/ports/{id}")
@@ -102,7 +111,7 @@ async def patch_port(request: web.Request) -> web.Response:
         Rename(request.match_info["id"], data["name"]), origin_of(request)
     )
     if not outcome.ok:
-        return await outcome_response(outcome, service)
+        return await outcome_response(outcome, service, request)
     return web.json_response(service.port(request.match_info["id"]))
 
 
@@ -129,19 +138,25 @@ async def switch(request: web.Request) -> web.Response:
     command = SwitchTo(
         str(port_id), tuple(channels) if channels else None, _bool(data, "force", False)
     )
-    return await outcome_response(await service.execute(command, origin_of(request)), service)
+    return await outcome_response(
+        await service.execute(command, origin_of(request)), service, request
+    )
 
 
 @routes.post(PREFIX + "/switch/next")
 async def switch_next(request: web.Request) -> web.Response:
     service = service_of(request)
-    return await outcome_response(await service.execute(Step(1), origin_of(request)), service)
+    return await outcome_response(
+        await service.execute(Step(1), origin_of(request)), service, request
+    )
 
 
 @routes.post(PREFIX + "/switch/prev")
 async def switch_prev(request: web.Request) -> web.Response:
     service = service_of(request)
-    return await outcome_response(await service.execute(Step(-1), origin_of(request)), service)
+    return await outcome_response(
+        await service.execute(Step(-1), origin_of(request)), service, request
+    )
 
 
 @routes.post(PREFIX + "/scan")
@@ -154,7 +169,9 @@ async def scan(request: web.Request) -> web.Response:
         raise InputError("dwell must be a number of seconds")
     service = service_of(request)
     command = SetScan(on, float(dwell) if dwell is not None else None)
-    return await outcome_response(await service.execute(command, origin_of(request)), service)
+    return await outcome_response(
+        await service.execute(command, origin_of(request)), service, request
+    )
 
 
 @routes.post(PREFIX + "/buttons/{n}")
@@ -162,11 +179,12 @@ async def button(request: web.Request) -> web.Response:
     """A front-panel button: ``1``..``N`` selects a port, ``next``/``prev`` cycle."""
     name = request.match_info["n"]
     service = service_of(request)
-    origin = Origin(Source.BUTTON, detail=f"button {name}")
+    # pressed by the signed-in user: the guard checks their rights, not the console's
+    origin = Origin(Source.BUTTON, detail=f"button {name}", user=origin_user(request))
     command: SwitchTo | Step = (
         Step(1 if name == "next" else -1) if name in ("next", "prev") else SwitchTo(name)
     )
-    return await outcome_response(await service.execute(command, origin), service)
+    return await outcome_response(await service.execute(command, origin), service, request)
 
 
 def _events(data: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -239,5 +257,5 @@ async def put_edid(request: web.Request) -> web.Response:
 
 @routes.get(PREFIX + "/log")
 async def log(request: web.Request) -> web.Response:
-    entries = service_of(request).log(dict(request.query))
+    entries = service_of(request).log(dict(request.query), viewer_of(request))
     return web.json_response({"entries": entries})

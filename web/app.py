@@ -62,7 +62,8 @@ def create_app(
     if accounts is not None:
         app[auth.ACCOUNTS] = accounts
         app.add_routes(users.routes)
-        app[ws.AUTHORIZE] = auth.ws_authorizer(km_focus)
+        app[ws.AUTHORIZE] = auth.ws_authorizer()
+        app[ws.VIEWER] = auth.ws_viewer
     app[api.SERVICE] = service
     if storage is not None:
         storage_api.setup(app, storage)

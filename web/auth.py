@@ -84,9 +84,11 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], RouteRule] = {
     ("POST", PREFIX + "/switch/prev"): RouteRule((P.SWITCH,)),
     ("POST", PREFIX + "/scan"): RouteRule((P.SWITCH,)),
     ("POST", PREFIX + "/buttons/{n}"): RouteRule((P.SWITCH,), PortFrom.MATCH, "n"),
-    # Console events pass through hotkey detection, so they can switch as well as type.
-    ("POST", PREFIX + "/console/events"): RouteRule((P.TYPE, P.SWITCH), PortFrom.KM_FOCUS),
-    ("POST", PREFIX + "/input"): RouteRule((P.TYPE,), PortFrom.KM_FOCUS),
+    # Input is authorized per routed event, on the port it actually reaches (the focus
+    # can move before or while the body is routed): core.guard via the router. Console
+    # events pass through hotkey detection too; a hotkey switches with this user's rights.
+    ("POST", PREFIX + "/console/events"): RouteRule((P.TYPE,)),
+    ("POST", PREFIX + "/input"): RouteRule((P.TYPE,)),
     ("GET", PREFIX + "/log"): RouteRule((P.VIEW,)),
     ("GET", PREFIX + "/ws"): RouteRule((P.VIEW,)),  # each message: check_ws()
     ("GET", PREFIX + "/openapi.json"): RouteRule(),
@@ -184,23 +186,27 @@ def check_ws(request: web.Request, message_type: str, port: str | None) -> User:
     return user
 
 
-def ws_authorizer(
-    km_focus: Callable[[], str | None] | None = None,
-) -> Callable[[web.Request, Mapping[str, Any]], None]:
+def ws_authorizer() -> Callable[[web.Request, Mapping[str, Any]], None]:
     """The ``app[web.ws.AUTHORIZE]`` hook: ``check_ws`` with each message's port."""
 
     def authorize_message(request: web.Request, message: Mapping[str, Any]) -> None:
         kind = message.get("type")
         if not isinstance(kind, str):
             raise InputError('a message must be a JSON object like {"type": "ping"}')
-        raw: object = None
-        if kind == "switch":
-            raw = message.get("port")
-        elif kind == "input" and km_focus is not None:
-            raw = km_focus()
+        # "input" is checked per routed event on the port it reaches (core.guard)
+        raw = message.get("port") if kind == "switch" else None
         check_ws(request, kind, _canonical_or_none(raw))
 
     return authorize_message
+
+
+def ws_viewer(request: web.Request) -> User | None:
+    """The ``app[web.ws.VIEWER]`` hook: the client's account as it is now (a narrowed
+    view applies to the pushes at once), None when the login ended."""
+    try:
+        return request.app[ACCOUNTS].recheck(request.get(CREDENTIAL))
+    except AuthError:
+        return None
 
 
 def check_origin(request: web.Request, allowed: frozenset[str] = frozenset()) -> None:

@@ -14,8 +14,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from kvmswitchd.core.permissions import Principal
 from kvmswitchd.errors import PermissionDenied
 from web import ws
+from web.api import SERVICE
 from web.auth import USER
 from web.service import KvmService
 
@@ -25,12 +27,18 @@ REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 
 
 class KvmCollector(Collector):
-    def __init__(self, service: KvmService, ws_clients: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        service: KvmService,
+        ws_clients: Callable[[], int],
+        viewer: Principal | None = None,
+    ) -> None:
         self._service = service
         self._ws_clients = ws_clients
+        self._viewer = viewer  # labels name only the ports this reader may view
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        figures = self._service.metrics()
+        figures = self._service.metrics(self._viewer)
         switches = CounterMetricFamily(
             "kvmswitchd_switches", "Focus switches carried out, by source", labels=["source"]
         )
@@ -49,7 +57,9 @@ class KvmCollector(Collector):
             "kvmswitchd_focus", "Port number each channel is focused on", labels=["channel"]
         )
         for channel, port in sorted(figures["focus"].items()):
-            focus.add_metric([channel], float(port.split(".")[0]))
+            unit = port.split(".")[0]
+            if unit.isdigit():  # a port hidden from this reader has no figure
+                focus.add_metric([channel], float(unit))
         yield focus
         yield GaugeMetricFamily(
             "kvmswitchd_websocket_clients",
@@ -82,5 +92,13 @@ def _loopback(remote: str | None) -> bool:
 async def metrics(request: web.Request) -> web.Response:
     if not _loopback(request.remote) and request.get(USER) is None:
         raise PermissionDenied("metrics are served to loopback clients or signed-in users only")
-    body = generate_latest(request.app[REGISTRY])
+    viewer = request.get(USER)
+    registry = request.app[REGISTRY]
+    if viewer is not None and request.app[SERVICE].visible(viewer) is not None:
+        # a reader restricted to some ports: figures collected for them alone
+        registry = CollectorRegistry(auto_describe=True)
+        registry.register(
+            KvmCollector(request.app[SERVICE], lambda: ws.client_count(request.app), viewer)
+        )
+    body = generate_latest(registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from kvmswitchd.core.commands import Command, Origin, Outcome
+from kvmswitchd.core.permissions import Principal
 
 JsonObject = dict[str, Any]
 
@@ -14,9 +15,14 @@ JsonObject = dict[str, Any]
 class KvmService(Protocol):
     def health(self) -> JsonObject: ...
 
-    def state(self) -> JsonObject: ...
+    def visible(self, viewer: Principal | None) -> frozenset[int] | None:
+        """The ports ``viewer`` may view; None: every port (nothing to filter)."""
+        ...
 
-    def ports(self) -> list[JsonObject]: ...
+    # ``viewer``: who reads; the result shows only the ports they may view (None: all)
+    def state(self, viewer: Principal | None = None) -> JsonObject: ...
+
+    def ports(self, viewer: Principal | None = None) -> list[JsonObject]: ...
 
     def port(self, port_id: str) -> JsonObject:
         """One port's view; raises PortError/InputError for a bad id."""
@@ -52,9 +58,11 @@ class KvmService(Protocol):
         """Set a port's EDID by preset or blob, back to ``default``, or its idle monitor."""
         ...
 
-    def log(self, params: Mapping[str, str]) -> list[JsonObject]: ...
+    def log(
+        self, params: Mapping[str, str], viewer: Principal | None = None
+    ) -> list[JsonObject]: ...
 
-    def metrics(self) -> JsonObject:
+    def metrics(self, viewer: Principal | None = None) -> JsonObject:
         """Figures for /metrics: switches (by source), events_routed, errors, focus,
         serial_sessions, ports (websocket clients are counted by the web edge)."""
         ...

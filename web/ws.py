@@ -41,8 +41,11 @@ from urllib.parse import urlsplit
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, hdrs, web
 
 from kvmswitchd.core.commands import SwitchTo
+from kvmswitchd.core.permissions import Principal
+from kvmswitchd.core.views import entry_json_visible, state_for
 from kvmswitchd.errors import AuthError, InputError, KvmError, PermissionDenied
 from web.api import PREFIX, SERVICE, origin_of
+from web.auth import USER
 from web.errors import status_for_code
 from web.service import KvmService
 
@@ -87,6 +90,14 @@ class Limits:
 
 LIMITS = web.AppKey("ws_limits", Limits)
 AUTHORIZE: web.AppKey[Authorize] = web.AppKey("ws_authorize")
+# Who a client reads as, looked up again with each login recheck: their pushes show only
+# the ports they may view. Default: the user the request signed in as (None: auth off).
+Viewer = Callable[[web.Request], Principal | None]
+VIEWER: web.AppKey[Viewer] = web.AppKey("ws_viewer")
+
+
+def signed_in(request: web.Request) -> Principal | None:
+    return request.get(USER)
 
 
 # -- sans-IO pieces -----------------------------------------------------------------------
@@ -234,10 +245,31 @@ class Hub:
             self._unsubscribe = None
 
     def publish(self, message: Message) -> None:
-        text = json.dumps(message)
+        """Send ``message`` to every client, as each may see it: encoded once per view
+        (the ports a reader may view; core.views), so 200 admins cost one encoding."""
+        texts: dict[frozenset[int] | None, str | None] = {}
         for session in list(self.sessions):
-            if session.still_allowed():
+            if not session.still_allowed():
+                continue
+            key = session.visible
+            if key not in texts:
+                shown = view_of(message, key)
+                texts[key] = json.dumps(shown) if shown is not None else None
+            text = texts[key]
+            if text is not None:
                 session.offer(text)
+
+
+def view_of(message: Message, visible: frozenset[int] | None) -> Message | None:
+    """``message`` as a reader who sees ``visible`` may read it (None: not at all)."""
+    if visible is None:
+        return message
+    match message.get("type"):
+        case "state":
+            return {**message, "state": state_for(message["state"], visible)}
+        case "log":
+            return message if entry_json_visible(message["entry"], visible) else None
+    return message
 
 
 HUB = web.AppKey("ws_hub", Hub)
@@ -262,6 +294,9 @@ class Session:
         self.closing: asyncio.Task[None] | None = None
         self._pump: asyncio.Task[None] | None = None
         self._checked = self.clock()
+        self.viewer_of = app.get(VIEWER, signed_in)
+        self.viewer = self.viewer_of(request)
+        self.visible = self.service.visible(self.viewer)
 
     def still_allowed(self) -> bool:
         """Recheck the client's login before a broadcast reaches it (at most once per
@@ -278,6 +313,8 @@ class Session:
             return False
         if inspect.iscoroutine(result):  # an async authorizer: checked on messages only
             result.close()
+        self.viewer = self.viewer_of(self.request)  # rights narrowed meanwhile apply now
+        self.visible = self.service.visible(self.viewer)
         return True
 
     def offer(self, text: str) -> None:
@@ -331,7 +368,7 @@ class Session:
                     self.queue.task_done()
 
     async def run(self, hub: Hub) -> None:
-        self.send({"type": "state", "state": self.service.state()})
+        self.send({"type": "state", "state": self.service.state(self.viewer)})
         hub.add(self)
         self._pump = asyncio.get_running_loop().create_task(self.pump())
         try:

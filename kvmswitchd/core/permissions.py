@@ -91,10 +91,11 @@ def allows(user: Principal, permission: Permission, port: str | None = None) -> 
     ``port=None`` asks "on some port" (GET /state, next/prev, scan): allowed when the
     role grants the permission and the user's restriction (if any) leaves any port.
     """
-    return _refusal(user, permission, port) is None
+    return refusal(user, permission, port) is None
 
 
-def _refusal(user: Principal, permission: Permission, port: str | None) -> str | None:
+def refusal(user: Principal, permission: Permission, port: str | None) -> str | None:
+    """Why ``user`` may not do ``permission`` on ``port``, or None when it may."""
     if permission not in ROLE_PERMISSIONS[user.role]:
         return f"role {user.role} may not {permission} (user {user.name})"
     granted = user.ports.get(permission) if permission in PORT_SCOPED else None
@@ -112,7 +113,7 @@ def authorize(user: Principal | None, permission: Permission, port: str | None =
     ``user`` lacks ``permission`` on ``port``; return quietly otherwise."""
     if user is None:
         raise AuthError("log in first")
-    reason = _refusal(user, permission, port)
+    reason = refusal(user, permission, port)
     if reason is not None:
         raise PermissionDenied(reason)
 

@@ -7,6 +7,7 @@ switch cascaded on port 2.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kvmswitchd.errors import InputError, PortError
@@ -73,6 +74,16 @@ def parse_port_id(text: object, ports: int) -> PortId:
     if channel is not None and not 1 <= channel <= MAX_CASCADE_CHANNEL:
         raise PortError(f"no cascade channel {channel}: channels are 1..{MAX_CASCADE_CHANNEL}")
     return PortId(unit, channel)
+
+
+def next_in_ring(ring: Sequence[int], current: int, direction: int) -> int:
+    """The port after (``direction`` = 1) or before (-1) ``current`` in ``ring``, wrapping;
+    ``current`` need not be in the ring (a restricted user whose focus sits elsewhere)."""
+    if not ring:
+        raise InputError("no port to move to")
+    if direction > 0:
+        return next((u for u in ring if u > current), ring[0])
+    return next((u for u in reversed(ring) if u < current), ring[-1])
 
 
 def parse_channels(values: object) -> frozenset[Channel]:

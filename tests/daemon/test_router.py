@@ -8,6 +8,7 @@ from typing import Any
 from hid import keymap
 from kvmswitchd.config import PortConfig
 from kvmswitchd.console.events import ConsoleInput, KeyChange, Motion
+from kvmswitchd.core.guard import Actor
 from kvmswitchd.core.hotkeys import DEFAULT_PROFILE, HotkeyAction, HotkeyDetector, SelectPort
 from kvmswitchd.port import _USAGES, Port
 from kvmswitchd.router import Router
@@ -65,7 +66,7 @@ class Rig:
             rearm=self.armed.append,
         )
 
-    def on_action(self, action: HotkeyAction, _now: float) -> None:
+    def on_action(self, action: HotkeyAction, _now: float, _actor: Actor | None) -> None:
         self.actions.append(action)
         if isinstance(action, SelectPort):
             self.router.set_km(int(action.port))

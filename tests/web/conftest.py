@@ -14,6 +14,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.typedefs import Middleware
 
 from kvmswitchd.core.commands import Command, Origin, Outcome, SwitchTo
+from kvmswitchd.core.guard import visible_units
+from kvmswitchd.core.permissions import Principal
+from kvmswitchd.core.views import state_for
 from kvmswitchd.errors import NotFoundError
 from web import ws
 from web.app import create_app
@@ -45,11 +48,15 @@ class FakeService:
         warnings = self.warnings.get(port_id, [])
         return {"id": port_id, "name": self.names[port_id], "focus": focus, "warnings": warnings}
 
-    def ports(self) -> list[Json]:
+    def visible(self, viewer: Principal | None) -> frozenset[int] | None:
+        return visible_units(viewer, len(self.names)) if viewer is not None else None
+
+    def ports(self, viewer: Principal | None = None) -> list[Json]:
         return [self.port(p) for p in self.names]
 
-    def state(self) -> Json:
-        return {"ports": self.ports(), "focus": dict(self.focus), **self.extra}
+    def state(self, viewer: Principal | None = None) -> Json:
+        doc = {"ports": self.ports(), "focus": dict(self.focus), **self.extra}
+        return state_for(doc, self.visible(viewer))
 
     def target(self, port_id: str) -> Json:
         return {"port": port_id, "text": ""}
@@ -90,10 +97,10 @@ class FakeService:
     def set_edid(self, port_id: str, body: Mapping[str, Any], origin: Origin) -> Json:
         raise NotFoundError("no EDIDs here")
 
-    def log(self, params: Mapping[str, str]) -> list[Json]:
+    def log(self, params: Mapping[str, str], viewer: Principal | None = None) -> list[Json]:
         return []
 
-    def metrics(self) -> Json:
+    def metrics(self, viewer: Principal | None = None) -> Json:
         return {
             "switches": {},
             "events_routed": 0,
