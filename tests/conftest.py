@@ -11,9 +11,7 @@ from hypothesis import HealthCheck, settings
 # Property tests judge behaviour, not speed: on a loaded 2-core machine (CI, parallel work)
 # input generation and examples are slow, and a health check failing on time says nothing
 # about the code. Example counts stay the defaults.
-settings.register_profile(
-    "kvmswitchd", deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("kvmswitchd", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("kvmswitchd")
 
 
