@@ -96,12 +96,16 @@ def _file_errors(config: Config) -> Iterator[Finding]:
         yield Finding("tls_unusable", exc.path, exc.message)
     for index, spec in enumerate(config.serial or ()):
         if spec.kind is LinkKind.PTY and spec.path is not None:
+            # the daemon replaces a symlink there (links.place_symlink), never a file
             problem = _creatable(Path(spec.path), "pty link", "symlink", stat.S_ISLNK)
             if problem:
                 yield Finding("serial_path_unusable", f"serial[{index}].endpoint", problem)
     for index, device in enumerate(config.console.devices):
         if device.kind == "fifo" and device.path:
-            problem = _creatable(Path(device.path), "console fifo", "FIFO", stat.S_ISFIFO)
+            # the daemon uses a FIFO there, following symlinks (fifo.ensure_fifo)
+            problem = _creatable(
+                Path(device.path), "console fifo", "FIFO", stat.S_ISFIFO, follow=True
+            )
             if problem:
                 yield Finding("console_path_unusable", f"console.devices[{index}]", problem)
     if config.buttons is not None and not os.path.exists(config.buttons.chip):
@@ -112,12 +116,15 @@ def _file_errors(config: Config) -> Iterator[Finding]:
         )
 
 
-def _creatable(path: Path, what: str, kind: str, right_kind: Callable[[int], bool]) -> str | None:
+def _creatable(
+    path: Path, what: str, kind: str, right_kind: Callable[[int], bool], *, follow: bool = False
+) -> str | None:
     """Why the daemon could not place its ``what`` at ``path`` (None: it can)."""
     try:
-        mode = path.lstat().st_mode
-    except FileNotFoundError:
-        pass
+        mode = (path.stat() if follow else path.lstat()).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # nothing there: look at the directory
+        if path.is_symlink():
+            return f"{path} is a symlink to nothing; refusing to create the {what} through it"
     except OSError as exc:
         return f"cannot look at {path}: {exc.strerror}"
     else:
@@ -126,7 +133,8 @@ def _creatable(path: Path, what: str, kind: str, right_kind: Callable[[int], boo
         return f"{path} exists and is not a {kind}; refusing to replace it with the {what}"
     parent = path.parent
     if not parent.is_dir():
-        return f"cannot create the {what} {path}: the directory {parent} does not exist"
+        why = "is not a directory" if parent.exists() else "does not exist"
+        return f"cannot create the {what} {path}: {parent} {why}"
     if not os.access(parent, os.W_OK | os.X_OK):
         return f"cannot create the {what} {path}: the directory {parent} is not writable"
     return None

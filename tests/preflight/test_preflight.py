@@ -137,3 +137,28 @@ def test_tls_or_loopback_silences_the_plaintext_warning(tmp_path: Path) -> None:
     assert [w.name for w in preflight(wide).warnings] == ["http_plaintext"]
     secured = replace(wide, http=replace(wide.http, tls_cert=pems.cert, tls_key=pems.key))
     assert preflight(secured) == Findings()
+
+
+def test_a_console_fifo_is_found_through_a_symlink_as_the_daemon_finds_it(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "real")
+    (tmp_path / "via").symlink_to(tmp_path / "real")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nothing")
+    (tmp_path / "file").write_text("")
+    config = parse_config(
+        {
+            "console": {
+                "devices": [
+                    f"fifo:{tmp_path}/via",
+                    f"fifo:{tmp_path}/dangling",
+                    f"fifo:{tmp_path}/file/console",
+                ]
+            }
+        }
+    )
+    errors = preflight(config).errors
+    assert [(e.name, e.path) for e in errors] == [
+        ("console_path_unusable", "console.devices[1]"),
+        ("console_path_unusable", "console.devices[2]"),
+    ]
+    assert "symlink to nothing" in errors[0].message
+    assert f"{tmp_path}/file is not a directory" in errors[1].message
