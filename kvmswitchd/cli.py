@@ -12,7 +12,6 @@ from pathlib import Path
 
 from kvmswitchd import __version__, systemd
 from kvmswitchd.config import Config, load_config, with_overrides
-from kvmswitchd.daemon import Daemon
 from kvmswitchd.errors import ConfigError, KvmError
 from kvmswitchd.preflight import preflight
 
@@ -55,6 +54,8 @@ def check_config(args: argparse.Namespace) -> int:
 
 
 async def serve(config: Config) -> int:
+    from kvmswitchd.daemon import Daemon  # here, so --check-config doesn't load the web stack
+
     daemon = Daemon(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check_config is not None:
             return check_config(args)
         config = configure(args)
-        Daemon(config).check()
+        preflight(config).raise_first()  # what Daemon.start checks, before any event loop
         return asyncio.run(serve(config))
     except ConfigError as exc:
         print(f"kvmswitchd: configuration error: {exc}", file=sys.stderr)
