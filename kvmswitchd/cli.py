@@ -12,8 +12,8 @@ from pathlib import Path
 
 from kvmswitchd import __version__, systemd
 from kvmswitchd.config import Config, load_config, with_overrides
-from kvmswitchd.daemon import Daemon
-from kvmswitchd.errors import ConfigError
+from kvmswitchd.errors import ConfigError, KvmError
+from kvmswitchd.preflight import preflight
 
 EXIT_CONFIG = 2
 
@@ -39,14 +39,30 @@ def configure(args: argparse.Namespace) -> Config:
     return with_overrides(config, ports=args.ports, listen=args.listen, state_dir=args.state_dir)
 
 
+def check_config(args: argparse.Namespace) -> int:
+    """``--check-config FILE``: the daemon's own preflight, on FILE and the flags given."""
+    config = with_overrides(load_config(args.check_config), ports=args.ports, listen=args.listen)
+    findings = preflight(config)
+    for warning in findings.warnings:
+        print(f"kvmswitchd: warning: {warning}", file=sys.stderr)
+    for error in findings.errors:  # the first is the one the daemon would stop on
+        print(f"kvmswitchd: configuration error: {error.error()}", file=sys.stderr)
+    if findings.errors:
+        return EXIT_CONFIG
+    print(f"{args.check_config}: OK")
+    return 0
+
+
 async def serve(config: Config) -> int:
+    from kvmswitchd.daemon import Daemon  # here, so --check-config doesn't load the web stack
+
     daemon = Daemon(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.request_stop)
     try:
         await daemon.start()
-    except ConfigError:
+    except KvmError:
         await daemon.stop()
         raise
     # Everything built so far lives as long as the daemon: move it out of the garbage
@@ -81,16 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.check_config is not None:
-            load_config(args.check_config)
-            print(f"{args.check_config}: OK")
-            return 0
+            return check_config(args)
         config = configure(args)
-        Daemon(config).check()
+        preflight(config).raise_first()  # what Daemon.start checks, before any event loop
         return asyncio.run(serve(config))
     except ConfigError as exc:
         print(f"kvmswitchd: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except OSError as exc:
+    except (OSError, KvmError) as exc:  # a device or port the config names is not usable now
         print(f"kvmswitchd: cannot start: {exc}", file=sys.stderr)
         return 1
 

@@ -12,40 +12,40 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+# The typed key readers live in config_keys (port_config uses them too); the sections
+# below keep calling them by their short private names.
+from kvmswitchd.config_keys import boolean as _bool
+from kvmswitchd.config_keys import check_keys as _check_keys
+from kvmswitchd.config_keys import choice as _choice
+from kvmswitchd.config_keys import file_path as _path
+from kvmswitchd.config_keys import integer as _int
+from kvmswitchd.config_keys import number as _float
+from kvmswitchd.config_keys import parse_listen
+from kvmswitchd.config_keys import table as _table
 from kvmswitchd.console.gpio import GpioSpec, parse_gpio
-from kvmswitchd.console.sources import MAX_PATH_LEN, DeviceSpec, parse_device_specs
+from kvmswitchd.console.sources import DeviceSpec, parse_device_specs
 from kvmswitchd.core.hotkeys import DEFAULT_PROFILE, HotkeyProfile, profile_from_config
 from kvmswitchd.core.permissions import Permission, PortRestrictions, Role, parse_restrictions
 from kvmswitchd.core.ports import MAX_PORTS, MIN_PORTS
-from kvmswitchd.edids import Override
-from kvmswitchd.errors import ConfigError, InputError, KvmError
+from kvmswitchd.errors import ConfigError, KvmError
+from kvmswitchd.port_config import PortConfig, parse_ports
 from kvmswitchd.serial.endpoint import EndpointSpec, parse_endpoint
 
 # A config file bigger than this is a mistake (a wrong path given to --config).
 MAX_CONFIG_BYTES = 1 << 20
 
-TARGETS = ("emulated", "gadget", "ch9329", "usbip", "qemu")
-IMPLEMENTED_TARGETS = ("emulated", "gadget", "usbip")
-KEYBOARDS = ("usb", "ps2")
-MICE = ("relative", "absolute")
-VIDEO = ("hdmi", "dvi", "vga", "dp")
-AUDIO = ("none", "stereo", "multichannel")
-
-
-@dataclass(frozen=True, slots=True)
-class PortConfig:
-    unit: int
-    name: str | None = None
-    target: str = "emulated"
-    keyboard: str = "usb"
-    nkro: bool = False
-    mouse: str = "relative"
-    video: str = "hdmi"
-    audio: str = "stereo"
-    edid: str | None = None  # a preset name, or a hex/base64 blob (validated at load)
-    idle_monitor: bool = True
-    hidg_keyboard: str | None = None  # gadget ports: the keyboard's /dev/hidgN
-    hidg_mouse: str | None = None  # gadget ports: the mouse's /dev/hidgN
+__all__ = [
+    "MAX_CONFIG_BYTES",
+    "Config",
+    "ConsoleConfig",
+    "HttpConfig",
+    "LogConfig",
+    "PortConfig",  # re-exported: the [ports.N] tables are parsed in port_config
+    "load_config",
+    "parse_config",
+    "parse_listen",
+    "with_overrides",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,167 +99,7 @@ class Config:
         return self.port_configs.get(unit) or PortConfig(unit)
 
 
-# -- small typed readers -------------------------------------------------------------
-
-
-def _table(value: object, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(path, f"expected a table, got {_kind(value)}")
-    return value
-
-
-def _kind(value: object) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def _check_keys(table: Mapping[str, Any], path: str, allowed: set[str]) -> None:
-    for key in table:
-        if key not in allowed:
-            where = f"{path}.{key}" if path else key
-            raise ConfigError(where, f"unknown key; expected one of {', '.join(sorted(allowed))}")
-
-
-def _int(table: Mapping[str, Any], key: str, path: str, default: int, lo: int, hi: int) -> int:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{path}.{key}", f"expected an integer {lo}..{hi}, got {_kind(value)}")
-    if not lo <= value <= hi:
-        raise ConfigError(f"{path}.{key}", f"expected an integer {lo}..{hi}, got {value}")
-    return value
-
-
-def _float(table: Mapping[str, Any], key: str, path: str, default: float, lo: float) -> float:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < lo:
-        raise ConfigError(f"{path}.{key}", f"expected a number ≥ {lo}, got {value!r}")
-    return float(value)
-
-
-def _bool(table: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
-    value = table.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{path}.{key}", f"expected true or false, got {_kind(value)}")
-    return value
-
-
-def _choice(
-    table: Mapping[str, Any], key: str, path: str, default: str, options: tuple[str, ...]
-) -> str:
-    value = table.get(key, default)
-    if value not in options:
-        raise ConfigError(f"{path}.{key}", f"expected one of {', '.join(options)}, got {value!r}")
-    return str(value)
-
-
-def _path(table: Mapping[str, Any], key: str, path: str) -> Path | None:
-    value = table.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{path}.{key}", "expected a file path string")
-    return Path(value).expanduser()
-
-
-def parse_listen(value: object, path: str) -> tuple[str, int]:
-    if not isinstance(value, str) or ":" not in value:
-        raise ConfigError(path, f'expected "HOST:PORT", got {value!r}')
-    host, _, port_text = value.rpartition(":")
-    host = host.strip("[]")
-    if not host or not port_text.isdigit() or not 0 <= int(port_text) < 65536:
-        raise ConfigError(
-            path, f'expected "HOST:PORT" with a port 0..65535 (0: any free one), got {value!r}'
-        )
-    return host, int(port_text)
-
-
 # -- sections ------------------------------------------------------------------------
-
-
-def _ports_section(raw: object, count: int) -> dict[int, PortConfig]:
-    table = _table(raw, "ports")
-    out: dict[int, PortConfig] = {}
-    for key, value in table.items():
-        path = f"ports.{key}"
-        if not str(key).isdigit() or not 1 <= int(key) <= count:
-            raise ConfigError(path, f"expected a port number 1..{count}")
-        entry = _table(value, path)
-        _check_keys(
-            entry,
-            path,
-            {
-                "name",
-                "target",
-                "keyboard",
-                "nkro",
-                "mouse",
-                "video",
-                "audio",
-                "edid",
-                "idle_monitor",
-                "hidg_keyboard",
-                "hidg_mouse",
-            },
-        )
-        edid = entry.get("edid")
-        if edid is not None:
-            if not isinstance(edid, str):
-                raise ConfigError(f"{path}.edid", "expected a preset name or a hex/base64 EDID")
-            try:
-                Override.parse(edid)
-            except InputError as exc:
-                raise ConfigError(f"{path}.edid", str(exc)) from None
-        name = entry.get("name")
-        if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > 64):
-            raise ConfigError(
-                f"{path}.name", "expected a non-empty string of at most 64 characters"
-            )
-        target = _choice(entry, "target", path, "emulated", TARGETS)
-        if target not in IMPLEMENTED_TARGETS:
-            raise ConfigError(
-                f"{path}.target",
-                f"target {target!r} is not available in this build yet; use "
-                + ", ".join(IMPLEMENTED_TARGETS),
-            )
-        unit = int(key)
-        if target in ("usbip", "gadget") and entry.get("keyboard") == "ps2":
-            raise ConfigError(
-                f"{path}.keyboard", f"expected usb: a {target} port has a USB keyboard"
-            )
-        out[unit] = PortConfig(
-            unit=unit,
-            name=name.strip() if isinstance(name, str) else None,
-            target=target,
-            keyboard=_choice(entry, "keyboard", path, "usb", KEYBOARDS),
-            nkro=_bool(entry, "nkro", path, False),
-            mouse=_choice(entry, "mouse", path, "relative", MICE),
-            video=_choice(entry, "video", path, "hdmi", VIDEO),
-            audio=_choice(entry, "audio", path, "stereo", AUDIO),
-            edid=edid,
-            idle_monitor=_bool(entry, "idle_monitor", path, True),
-            hidg_keyboard=_hidg_path(entry, "hidg_keyboard", path, target),
-            hidg_mouse=_hidg_path(entry, "hidg_mouse", path, target),
-        )
-    return out
-
-
-def _hidg_path(entry: Mapping[str, Any], key: str, path: str, target: str) -> str | None:
-    """A gadget port's HID node path (required there, refused elsewhere)."""
-    value = entry.get(key)
-    if target != "gadget":
-        if value is not None:
-            raise ConfigError(
-                f"{path}.{key}", 'expected no HID node: only target = "gadget" uses one'
-            )
-        return None
-    if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
-        value = None
-    if value is None or len(value) > MAX_PATH_LEN:
-        raise ConfigError(
-            f"{path}.{key}", 'expected the absolute path of a HID gadget node, like "/dev/hidg0"'
-        )
-    return str(value)
 
 
 def _console_section(raw: object) -> ConsoleConfig:
@@ -390,7 +230,7 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
             keep=_int(log_table, "keep", "log", 5, 1, 100),
         ),
         serial=serial,
-        port_configs=_ports_section(doc.get("ports", {}), ports),
+        port_configs=parse_ports(doc.get("ports", {}), ports),
         drm_root=Path(drm_root) if drm_root else None,
         usbip_host=usbip_host,
         usbip_port=usbip_port,

@@ -7,10 +7,8 @@ emulated default never imports Linux-only modules (HOUSE-STYLE principle 3).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -33,6 +31,7 @@ from kvmswitchd.edids import EdidBook, Override
 from kvmswitchd.errors import ConfigError, StateFileError
 from kvmswitchd.journal import Journal
 from kvmswitchd.port import Port
+from kvmswitchd.preflight import Finding, preflight, server_tls
 from kvmswitchd.router import Router
 from kvmswitchd.serial.adapter import SerialEndpoint
 from kvmswitchd.serial.endpoint import parse_endpoint
@@ -51,15 +50,6 @@ SERIAL_EVENTS_LOGGED = frozenset(
 def default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "kvmswitchd"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Backends:
@@ -209,18 +199,17 @@ class Daemon:
         self.accounts: Accounts | None = None
         self._buttons: Any = None
         self.setup_token: str | None = None
+        self.warnings: tuple[Finding, ...] = ()  # preflight's, logged and journaled at start
 
-    def check(self) -> None:
-        """Refuse configurations this build can't run safely (before opening anything)."""
-        http = self.config.http
-        if not http.auth and not is_loopback(http.listen_host):
-            raise ConfigError(
-                "http.auth",
-                f"auth = false is allowed on a loopback address only, not {http.listen_host}",
-            )
+    def check(self) -> tuple[Finding, ...]:
+        """Refuse what the configuration can't run (before opening anything): the same
+        ``preflight`` as ``--check-config``. Returns its warnings."""
+        findings = preflight(self.config)
+        findings.raise_first()
+        return findings.warnings
 
     async def start(self) -> Switchboard:
-        self.check()
+        self.warnings = self.check()
         loop = asyncio.get_running_loop()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         statefile = StateFile(self.state_dir / "state.json")
@@ -232,6 +221,15 @@ class Daemon:
             rearm=self._rearm_hotkeys,
         )
         self.board = board
+        for warning in self.warnings:
+            log.warning("%s", warning)
+            board.journal.record(
+                "config_warning",
+                "system",
+                (),
+                None,
+                {"warning": warning.name, "detail": str(warning)},
+            )
         self._saver = StateSaver(statefile, board.snapshot)
         board.on_dirty = self._saver.mark_dirty
         board.persist = statefile.save
@@ -322,12 +320,7 @@ class Daemon:
             log.info("serial %s: %s", kind, detail)
 
         for spec in specs:
-            endpoint = SerialEndpoint(spec, board, on_event)
-            if endpoint.warning:
-                log.warning("serial %s: %s", spec.name, endpoint.warning)
-                board.journal.record(
-                    "serial_warning", "system", (), None, {"warning": endpoint.warning}
-                )
+            endpoint = SerialEndpoint(spec, board, on_event)  # its warnings: preflight's
             await endpoint.start()
             self._serial.append(endpoint)
         board.extra_state["serial"] = lambda: [e.describe() for e in self._serial]
@@ -398,15 +391,7 @@ class Daemon:
             allowed_origins=frozenset(http.allowed_origins),
             storage=board.storage,
         )
-        ssl_context = None
-        if http.tls_cert is not None and http.tls_key is not None:
-            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            try:
-                ssl_context.load_cert_chain(http.tls_cert, http.tls_key)
-            except (OSError, ssl.SSLError) as exc:
-                raise ConfigError(
-                    "http.tls_cert", f"cannot load the certificate/key: {exc}"
-                ) from None
+        ssl_context = server_tls(http)  # as preflight loaded it, so the same errors
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(

@@ -16,12 +16,9 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from kvmswitchd.errors import InputError
-
-if TYPE_CHECKING:  # config imports this module (EDID values in the config are Overrides)
-    from kvmswitchd.config import PortConfig
 from video import (
     DEFAULT_PRESET,
     PRESETS,
@@ -123,6 +120,24 @@ class EdidChange:
         return cls(override, bool(chosen) or default, idle)
 
 
+class PortSignals(Protocol):
+    """What the book needs of a port's configuration (``config.PortConfig`` is one).
+
+    A Protocol, not an import: the config validates its EDID values with ``Override``,
+    so importing the config here would make the two modules a cycle.
+    """
+
+    @property
+    def video(self) -> str:
+        """The connector: hdmi, dvi, vga or dp."""
+        ...
+
+    @property
+    def audio(self) -> str:
+        """What the port's EDID advertises: none, stereo or multichannel."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class PortVideo:
     """What one port presents and drives."""
@@ -135,7 +150,7 @@ class PortVideo:
 
 
 class EdidBook:
-    def __init__(self, ports: dict[int, PortConfig], drm_root: Path | None) -> None:
+    def __init__(self, ports: Mapping[int, PortSignals], drm_root: Path | None) -> None:
         self._ports = ports
         self.drm_root = drm_root
         self.console_edid = build_edid(DEFAULT_PRESET, name="KVM console")

@@ -30,6 +30,12 @@ class InputError(KvmError):
     code = "bad_request"
 
 
+class TooLargeError(InputError):
+    """A body, upload or image went over its size cap (the HTTP layer answers 413)."""
+
+    code = "too_large"
+
+
 class PortError(KvmError):
     """A port id names no port of this unit."""
 

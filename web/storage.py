@@ -21,8 +21,7 @@ from aiohttp import web
 
 from kvmswitchd.core.commands import Origin
 from kvmswitchd.core.permissions import Permission
-from kvmswitchd.errors import InputError
-from kvmswitchd.storage.images import TooLargeError
+from kvmswitchd.errors import InputError, TooLargeError
 from web.api import check_keys, origin_of, read_object
 from web.errors import error_response
 from web.openapi import (

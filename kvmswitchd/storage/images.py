@@ -33,6 +33,7 @@ from kvmswitchd.errors import (
     InputError,
     LocalProtocolError,
     NotFoundError,
+    TooLargeError,  # re-exported: the class moved to the error tree so web needn't import us
 )
 from kvmswitchd.storage.blockdev import BLOCK_SIZE, MAX_BLOCK_COUNT
 from kvmswitchd.storage.catalog import (
@@ -60,12 +61,6 @@ __all__ = [
 MAX_IMAGE_SIZE = MAX_BLOCK_COUNT * BLOCK_SIZE
 UPLOAD_PREFIX = ".upload-"
 _HASH_CHUNK = 1 << 20
-
-
-class TooLargeError(InputError):
-    """An upload went over its size cap (the HTTP layer answers 413)."""
-
-    code = "too_large"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,30 @@ def test_the_readme_config_example_is_valid() -> None:
     assert config.port(2).name == "Build server"
     assert config.serial is not None and config.serial[0].dialect == "text"
     assert config.buttons is not None and config.buttons.lines["next"] == 22
+
+
+def test_check_config_applies_the_flags_the_daemon_would(tmp_path: Path) -> None:
+    config = tmp_path / "kvm.toml"
+    config.write_text("[http]\nauth = false\n")
+    assert run_cli("--check-config", str(config)).returncode == 0
+    result = run_cli("--check-config", str(config), "--listen", "0.0.0.0:8080")
+    assert result.returncode == 2
+    assert "http.auth: auth = false is allowed on a loopback address only" in result.stderr
+
+
+def test_a_device_the_daemon_cannot_open_stops_it_cleanly_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "kvm.toml"
+        config.write_text(
+            f'[http]\nlisten = "127.0.0.1:0"\n[usbip]\nlisten = "127.0.0.1:{port}"\n'
+            '[ports.1]\ntarget = "usbip"\n'
+        )
+        result = run_cli("--config", str(config), "--state-dir", str(tmp_path / "state"))
+    assert result.returncode == 1
+    assert f"kvmswitchd: cannot start: USB/IP cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,234 @@
+"""Preflight: every check the daemon makes on its configuration before it opens anything.
+
+``preflight(config)`` is the one function both ``kvmswitchd --check-config FILE`` and
+``Daemon.start`` run, so the check refuses exactly what the daemon refuses, with the same
+message naming the key path. Its ``Findings`` hold errors (the daemon refuses to start on
+the first) and named warnings: legal configurations that are unsafe or useless, printed
+by the check and logged (and journaled) by the daemon at start.
+
+With ``files=True`` it also looks at the files the configuration names: the TLS pair is
+loaded with ``ssl`` exactly as the daemon loads it (``server_tls``), and the places where
+the daemon would create a pty link or a console fifo must be usable. What only the
+running system can tell (a TCP port already taken, a device that appears later) is left
+to the start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import ssl
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from kvmswitchd.config import Config, HttpConfig
+from kvmswitchd.errors import ConfigError
+from kvmswitchd.serial.endpoint import EndpointSpec, LinkKind
+
+# A certificate chain or a key is a few kilobytes. The cap stops a wrong path (a disk
+# image, a log, /dev/zero behind a symlink) from being read whole into memory.
+MAX_TLS_FILE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem: ``name`` is stable (for tests, docs and log searches), ``path`` the key."""
+
+    name: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message} [{self.name}]"
+
+    def error(self) -> ConfigError:
+        """The exception the daemon raises for this finding (its text: ``path: message``)."""
+        return ConfigError(self.path, self.message)
+
+
+@dataclass(frozen=True, slots=True)
+class Findings:
+    errors: tuple[Finding, ...] = ()
+    warnings: tuple[Finding, ...] = ()
+
+    def raise_first(self) -> None:
+        """Raise the first error as a ConfigError (what the daemon does at start)."""
+        if self.errors:
+            raise self.errors[0].error()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def preflight(config: Config, *, files: bool = True) -> Findings:
+    """Every refusal and warning for ``config``; ``files`` also checks the named files."""
+    errors = list(_errors(config))
+    if files:
+        errors += _file_errors(config)
+    return Findings(tuple(errors), tuple(_warnings(config)))
+
+
+# -- refusals ------------------------------------------------------------------------
+
+
+def _errors(config: Config) -> Iterator[Finding]:
+    http = config.http
+    if not http.auth and not is_loopback(http.listen_host):
+        yield Finding(
+            "auth_off_network",
+            "http.auth",
+            f"auth = false is allowed on a loopback address only, not {http.listen_host}",
+        )
+
+
+def _file_errors(config: Config) -> Iterator[Finding]:
+    try:
+        server_tls(config.http)
+    except ConfigError as exc:
+        yield Finding("tls_unusable", exc.path, exc.message)
+    for index, spec in enumerate(config.serial or ()):
+        if spec.kind is LinkKind.PTY and spec.path is not None:
+            # the daemon replaces a symlink there (links.place_symlink), never a file
+            problem = _creatable(Path(spec.path), "pty link", "symlink", stat.S_ISLNK)
+            if problem:
+                yield Finding("serial_path_unusable", f"serial[{index}].endpoint", problem)
+    for index, device in enumerate(config.console.devices):
+        if device.kind == "fifo" and device.path:
+            # the daemon uses a FIFO there, following symlinks (fifo.ensure_fifo)
+            problem = _creatable(
+                Path(device.path), "console fifo", "FIFO", stat.S_ISFIFO, follow=True
+            )
+            if problem:
+                yield Finding("console_path_unusable", f"console.devices[{index}]", problem)
+    if config.buttons is not None and not os.path.exists(config.buttons.chip):
+        yield Finding(
+            "gpio_chip_missing",
+            "buttons.chip",
+            f"{config.buttons.chip} does not exist (is this the switch's own board?)",
+        )
+
+
+def _creatable(
+    path: Path, what: str, kind: str, right_kind: Callable[[int], bool], *, follow: bool = False
+) -> str | None:
+    """Why the daemon could not place its ``what`` at ``path`` (None: it can)."""
+    try:
+        mode = (path.stat() if follow else path.lstat()).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # nothing there: look at the directory
+        if path.is_symlink():
+            return f"{path} is a symlink to nothing; refusing to create the {what} through it"
+    except OSError as exc:
+        return f"cannot look at {path}: {exc.strerror}"
+    else:
+        if right_kind(mode):
+            return None  # the daemon reuses or replaces it
+        return f"{path} exists and is not a {kind}; refusing to replace it with the {what}"
+    parent = path.parent
+    if not parent.is_dir():
+        why = "is not a directory" if parent.exists() else "does not exist"
+        return f"cannot create the {what} {path}: {parent} {why}"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create the {what} {path}: the directory {parent} is not writable"
+    return None
+
+
+# -- TLS -----------------------------------------------------------------------------
+
+
+def server_tls(http: HttpConfig) -> ssl.SSLContext | None:
+    """The HTTPS context for ``http`` (None without TLS). Raises ConfigError naming
+    ``http.tls_cert`` or ``http.tls_key``: missing, not a file, unreadable, not PEM,
+    encrypted, or a key that is not the certificate's."""
+    cert, key = http.tls_cert, http.tls_key
+    if cert is None or key is None:
+        return None
+    _readable_file(cert, "http.tls_cert")
+    _readable_file(key, "http.tls_key")
+
+    def no_passphrase() -> bytes:
+        # OpenSSL would otherwise prompt on the terminal, which a daemon does not have.
+        raise ConfigError("http.tls_key", f"{key} is encrypted; store the key without a passphrase")
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key, password=no_passphrase)
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise ConfigError(
+                "http.tls_key", f"{key} is not the private key of the certificate in {cert}"
+            ) from None
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=cert)
+        except ssl.SSLError:
+            raise ConfigError("http.tls_cert", f"{cert} holds no PEM certificate") from None
+        raise ConfigError("http.tls_key", f"{key} holds no PEM private key") from None
+    except OSError as exc:  # gone or changed between the checks above and here
+        raise ConfigError("http.tls_cert", f"cannot load {cert}: {exc.strerror}") from None
+    return context
+
+
+def _readable_file(path: Path, key: str) -> None:
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(key, f"expected a PEM file, but {path} is not a regular file")
+        if info.st_size > MAX_TLS_FILE_BYTES:
+            raise ConfigError(
+                key, f"{path} is {info.st_size} bytes; a PEM file is under {MAX_TLS_FILE_BYTES}"
+            )
+        with path.open("rb") as handle:
+            handle.read(1)
+    except FileNotFoundError:
+        raise ConfigError(key, f"{path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(key, f"cannot read {path}: {exc.strerror}") from None
+
+
+# -- warnings ------------------------------------------------------------------------
+
+
+def _warnings(config: Config) -> Iterator[Finding]:
+    http = config.http
+    if http.auth and http.tls_cert is None and not is_loopback(http.listen_host):
+        yield Finding(
+            "http_plaintext",
+            "http.listen",
+            f"{http.listen_host} is not a loopback address and TLS is off: passwords and "
+            "session cookies cross the network in clear (set http.tls_cert and http.tls_key)",
+        )
+    usbip_ports = [u for u in range(1, config.ports + 1) if config.port(u).target == "usbip"]
+    if usbip_ports and not is_loopback(config.usbip_host):
+        yield Finding(
+            "usbip_no_login",
+            "usbip.listen",
+            f"USB/IP has no login: any host that reaches {config.usbip_host}:"
+            f"{config.usbip_port} can attach port(s) {', '.join(map(str, usbip_ports))}",
+        )
+    for index, spec in enumerate(config.serial or ()):
+        yield from serial_endpoint_warnings(spec, f"serial[{index}]", config)
+
+
+def serial_endpoint_warnings(spec: EndpointSpec, path: str, config: Config) -> Iterator[Finding]:
+    """Warnings about one ``[[serial]]`` endpoint: THE HOOK for ``EndpointSpec.warnings``.
+
+    ``EndpointSpec.warnings(auth=...)`` is being added on another branch (with the login
+    check below and a narrower tesmart rule). Once both are merged this body becomes one
+    loop over ``spec.warnings(auth=config.http.auth)``, each yielded as a Finding.
+    """
+    if spec.warning is not None:
+        yield Finding("serial_no_login", f"{path}.dialect", spec.warning)
+    if spec.login_required and not config.http.auth:
+        yield Finding(
+            "serial_login_impossible",
+            f"{path}.login",
+            f"{spec.endpoint} requires a login, but http.auth = false keeps no accounts: "
+            "nobody can ever log in there",
+        )
