@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -13,9 +14,12 @@ from pathlib import Path
 from kvmswitchd import __version__, systemd
 from kvmswitchd.config import Config, load_config, with_overrides
 from kvmswitchd.daemon import Daemon
-from kvmswitchd.errors import ConfigError
+from kvmswitchd.errors import ConfigError, StateDirError
 
-EXIT_CONFIG = 2
+EXIT_CONFIG = 2  # also: the state directory is in use by another daemon, or unsafe
+# Files the daemon creates are private unless it says otherwise (images, the pty link,
+# anything a library writes into the state dir): group and others get nothing.
+UMASK = 0o077
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +50,7 @@ async def serve(config: Config) -> int:
         loop.add_signal_handler(sig, daemon.request_stop)
     try:
         await daemon.start()
-    except ConfigError:
+    except (ConfigError, StateDirError):
         await daemon.stop()
         raise
     # Everything built so far lives as long as the daemon: move it out of the garbage
@@ -86,9 +90,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         config = configure(args)
         Daemon(config).check()
+        os.umask(UMASK)
         return asyncio.run(serve(config))
     except ConfigError as exc:
         print(f"kvmswitchd: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StateDirError as exc:
+        print(f"kvmswitchd: cannot start: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except OSError as exc:
         print(f"kvmswitchd: cannot start: {exc}", file=sys.stderr)
