@@ -86,10 +86,18 @@ class _Bucket:
 
 
 class NoiseBudget:
+    """Per-entry work is O(1) while a flood lasts: only peers being counted are visited,
+    and only when their kind has a token to spend on a summary."""
+
     def __init__(self, policy: NoisePolicy | None = None) -> None:
         self.policy = policy or NoisePolicy()
         self._peers: dict[tuple[str, str], _Bucket] = {}
         self._kinds: dict[str, _Bucket] = {}
+        # Buckets being counted, by kind; insertion order: oldest first.
+        self._counting: dict[str, dict[str, _Bucket]] = {}
+        self._deadline: float | None = None
+        self._deadline_stale = False
+        self._swept_at = float("-inf")
 
     @staticmethod
     def is_noise(kind: str) -> bool:
@@ -101,7 +109,7 @@ class NoiseBudget:
         Only call this for noise kinds (``is_noise``)."""
         summaries = self.handle_timer(now)
         policy = self.policy
-        peer_bucket = self._peer_bucket(kind, peer[:MAX_PEER_LENGTH], now)
+        key, peer_bucket = self._peer_bucket(kind, peer[:MAX_PEER_LENGTH], now)
         kind_bucket = self._kind_bucket(kind, now)
         peer_bucket.refill(now, policy.per_peer_burst, policy.per_peer_rate)
         kind_bucket.refill(now, policy.per_kind_burst, policy.per_kind_rate)
@@ -111,6 +119,8 @@ class NoiseBudget:
             return True, summaries
         if peer_bucket.suppressed == 0:
             peer_bucket.first_suppressed = now
+            self._counting.setdefault(kind, {})[key[1]] = peer_bucket
+            self._deadline_stale = True
         peer_bucket.suppressed += 1
         return False, summaries
 
@@ -118,31 +128,43 @@ class NoiseBudget:
         """The summaries whose budget has refilled (each takes one token of both)."""
         policy = self.policy
         out: list[Summary] = []
-        for (kind, peer), bucket in list(self._peers.items()):
-            if bucket.suppressed:
-                kind_bucket = self._kind_bucket(kind, now)
+        for kind, counting in self._counting.items():
+            kind_bucket = self._kinds[kind]
+            kind_bucket.refill(now, policy.per_kind_burst, policy.per_kind_rate)
+            if kind_bucket.tokens < 1 or not counting:
+                continue  # the usual case during a flood: nothing to visit
+            for peer, bucket in list(counting.items()):
                 bucket.refill(now, policy.per_peer_burst, policy.per_peer_rate)
-                kind_bucket.refill(now, policy.per_kind_burst, policy.per_kind_rate)
-                if bucket.tokens < 1 or kind_bucket.tokens < 1:
+                if bucket.tokens < 1:
                     continue
                 bucket.tokens -= 1
                 kind_bucket.tokens -= 1
                 out.append(Summary(kind, peer, bucket.suppressed, bucket.first_suppressed, now))
                 bucket.suppressed = 0
+                del counting[peer]
+                if kind_bucket.tokens < 1:
+                    break
+        if out:
+            self._deadline_stale = True
         return out
 
     def next_deadline(self) -> float | None:
         """When the next summary may be due (None: nothing is being counted)."""
-        policy = self.policy
-        deadlines = [
-            max(
-                bucket.ready_at(policy.per_peer_rate),
-                self._kinds[kind].ready_at(policy.per_kind_rate),
+        if self._deadline_stale:
+            policy = self.policy
+            self._deadline = min(
+                (
+                    max(
+                        bucket.ready_at(policy.per_peer_rate),
+                        self._kinds[kind].ready_at(policy.per_kind_rate),
+                    )
+                    for kind, counting in self._counting.items()
+                    for bucket in counting.values()
+                ),
+                default=None,
             )
-            for (kind, _), bucket in self._peers.items()
-            if bucket.suppressed
-        ]
-        return min(deadlines, default=None)
+            self._deadline_stale = False
+        return self._deadline
 
     @property
     def tracked(self) -> int:
@@ -154,25 +176,28 @@ class NoiseBudget:
             bucket = self._kinds[kind] = _Bucket(self.policy.per_kind_burst, now)
         return bucket
 
-    def _peer_bucket(self, kind: str, peer: str, now: float) -> _Bucket:
-        bucket = self._peers.get((kind, peer))
+    def _peer_bucket(self, kind: str, peer: str, now: float) -> tuple[tuple[str, str], _Bucket]:
+        key = (kind, peer)
+        bucket = self._peers.get(key)
         if bucket is not None:
-            return bucket
-        if len(self._peers) >= MAX_TRACKED_PEERS:
+            return key, bucket
+        room = MAX_TRACKED_PEERS - 1  # one slot is kept for the shared bucket
+        if len(self._peers) >= room and now - self._swept_at >= 1.0:
+            self._swept_at = now  # a sweep visits every bucket: at most once a second
             self._forget_idle(now)
-        if len(self._peers) >= MAX_TRACKED_PEERS:
-            peer = OTHER_PEERS
-            bucket = self._peers.get((kind, peer))
+        if len(self._peers) >= room:
+            key = (kind, OTHER_PEERS)
+            bucket = self._peers.get(key)
             if bucket is not None:
-                return bucket
-        bucket = self._peers[(kind, peer)] = _Bucket(self.policy.per_peer_burst, now)
-        return bucket
+                return key, bucket
+        bucket = self._peers[key] = _Bucket(self.policy.per_peer_burst, now)
+        return key, bucket
 
     def _forget_idle(self, now: float) -> None:
         """Drop buckets that are back to full with nothing counted: same as a new one."""
         policy = self.policy
         for key, bucket in list(self._peers.items()):
-            if bucket.suppressed == 0 and key[1] != OTHER_PEERS:
+            if bucket.suppressed == 0:
                 bucket.refill(now, policy.per_peer_burst, policy.per_peer_rate)
                 if bucket.tokens >= policy.per_peer_burst:
                     del self._peers[key]
