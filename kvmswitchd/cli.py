@@ -50,8 +50,8 @@ async def serve(config: Config) -> int:
         loop.add_signal_handler(sig, daemon.request_stop)
     try:
         await daemon.start()
-    except (ConfigError, StateDirError):
-        await daemon.stop()
+    except BaseException:
+        await daemon.stop()  # whatever started is stopped, the state dir's lock released
         raise
     # Everything built so far lives as long as the daemon: move it out of the garbage
     # collector's sight, so later collections stay short (no full-heap pause on the input

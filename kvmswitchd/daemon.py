@@ -247,6 +247,8 @@ class Daemon:
         self.state.group = log_group_id(self.config.log.group)
 
     async def start(self) -> Switchboard:
+        """Take the state dir, then start everything. If this raises, call ``stop()``
+        (it stops what did start and releases the state dir's lock)."""
         self.check()
         loop = asyncio.get_running_loop()
         # First of all: nothing in the directory is read or written before the lock.
@@ -415,7 +417,7 @@ class Daemon:
         if self._noise_timer is not None:
             self._noise_timer.cancel()
             self._noise_timer = None
-        if deadline is not None:
+        if deadline is not None and not self._stopped.is_set():
             delay = max(0.0, deadline - time.time())  # the journal's clock is wall time
             self._noise_timer = asyncio.get_running_loop().call_later(delay, self._noise_fire)
 
@@ -501,6 +503,7 @@ class Daemon:
         cancelled), save state last, release the state directory."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STOP_BUDGET - SAVE_RESERVE
+        self._stopped.set()  # and no new noise timer from here on
         board = self.board
         for timer in (self._hotkey_timer, self._noise_timer):
             if timer is not None:

@@ -22,6 +22,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -33,6 +34,8 @@ LOCK_FILE = "lock"
 # Every temp file ``write_atomic`` creates starts with this (a dotfile: never an image
 # name, never listed), so leftovers of a crashed writer are recognisable as ours.
 TEMP_PREFIX = ".tmp-"
+# What writers of earlier versions left (".state.json.tmp-<pid>"): cleaned up as well.
+LEGACY_TEMP = re.compile(r"\.[A-Za-z0-9_.-]+\.tmp-[0-9]+")
 DIR_MODE = 0o700
 GROUP_DIR_MODE = 0o710  # the log group may traverse (open the log by name), not list
 # The PID a lock file holds is a few digits; more is not ours (a planted huge file).
@@ -83,7 +86,8 @@ def clean_temp_files(directory: Path) -> list[str]:
     except FileNotFoundError:
         return removed
     for entry in entries:
-        if entry.name.startswith(TEMP_PREFIX) and not entry.is_dir(follow_symlinks=False):
+        ours = entry.name.startswith(TEMP_PREFIX) or LEGACY_TEMP.fullmatch(entry.name)
+        if ours and not entry.is_dir(follow_symlinks=False):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry.path)
                 removed.append(entry.name)
