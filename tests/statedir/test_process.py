@@ -91,3 +91,23 @@ async def test_after_a_full_start_the_dir_is_0700_and_every_file_in_it_0600(
     for name in ("state.json", "events.jsonl", "users.json", "lock"):
         assert name in modes
     assert {name: mode for name, mode in modes.items() if mode != 0o600} == {"images": 0o700}
+
+
+async def test_a_symlink_planted_for_the_event_log_stops_the_daemon_with_exit_2(
+    tmp_path: Path,
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "events.jsonl").symlink_to(victim)
+    port = free_port()
+    with daemon_process(
+        ["--listen", f"127.0.0.1:{port}", "--state-dir", str(state)], tmp_path
+    ) as proc:
+        assert proc.wait(timeout=30) == EXIT_CONFIG
+        message = output(proc)
+    assert f"{state / 'events.jsonl'} is a symbolic link; refusing to follow it" in message
+    assert "Traceback" not in message
+    assert victim.read_text() == "precious\n"
+    assert not (state / SETUP_FILE).exists()  # nothing else was started or written
