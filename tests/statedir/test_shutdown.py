@@ -69,3 +69,7 @@ async def test_stop_finishes_within_its_budget_with_stalled_clients_and_saves_st
     assert json.loads((tmp_path / "state.json").read_text())["version"] == 1
     lines = (tmp_path / "events.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["kind"] == "shutdown"
+    assert [p.name for p in (tmp_path / "images").iterdir()] == []  # the upload's temp is gone
+    again = local_daemon(tmp_path)  # and the state dir is free for the next start
+    await again.start()
+    await again.stop()
