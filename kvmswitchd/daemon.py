@@ -223,6 +223,7 @@ class Daemon:
         self.state = StateDir(state_dir or config.state_dir or default_state_dir())
         self.state_dir = self.state.path
         self._noise_timer: asyncio.TimerHandle | None = None
+        self._closing = False
         self.board: Switchboard | None = None
         self.http_url = ""
         self._runner: web.AppRunner | None = None
@@ -253,6 +254,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         # First of all: nothing in the directory is read or written before the lock.
         self.state.acquire()
+        self._closing = False
         statefile = StateFile(self.state_dir / "state.json")
         board = build_board(
             self.config,
@@ -417,7 +419,7 @@ class Daemon:
         if self._noise_timer is not None:
             self._noise_timer.cancel()
             self._noise_timer = None
-        if deadline is not None and not self._stopped.is_set():
+        if deadline is not None and not self._closing:
             delay = max(0.0, deadline - time.time())  # the journal's clock is wall time
             self._noise_timer = asyncio.get_running_loop().call_later(delay, self._noise_fire)
 
@@ -503,7 +505,7 @@ class Daemon:
         cancelled), save state last, release the state directory."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STOP_BUDGET - SAVE_RESERVE
-        self._stopped.set()  # and no new noise timer from here on
+        self._closing = True  # no new noise timer from here on
         board = self.board
         for timer in (self._hotkey_timer, self._noise_timer):
             if timer is not None:
