@@ -50,6 +50,7 @@ class Journal:
         self._mode = 0o600 if group is None else 0o640
         self._noise = noise if noise is not None else NoiseBudget()
         self._rearm = rearm  # told when the next noise summary is due (clock seconds)
+        self._told: tuple[float | None] | None = (None,)  # deadline last told; None: unknown
         self._max_bytes = max_bytes
         self._keep = keep
         self._clock = clock
@@ -62,10 +63,6 @@ class Journal:
     @property
     def path(self) -> Path:
         return self._path
-
-    @property
-    def mode(self) -> int:
-        return self._mode
 
     def open(self) -> None:
         """Load recent entries and open the file; ``StateDirError`` for a symlink."""
@@ -81,7 +78,12 @@ class Journal:
                 raise StateDirError(f"{self._path} is not a regular file")
             os.fchmod(fd, self._mode)  # a file of an older version may be looser
             if self._group is not None:
-                os.fchown(fd, -1, self._group)
+                try:
+                    os.fchown(fd, -1, self._group)
+                except OSError as exc:
+                    raise StateDirError(
+                        f"cannot give {self._path} to the log group (gid {self._group}): {exc}"
+                    ) from None
             handle = os.fdopen(fd, "a", encoding="utf-8")
         except BaseException:
             os.close(fd)
@@ -123,6 +125,7 @@ class Journal:
 
     def handle_timer(self) -> None:
         """Write the noise summaries that are due (the daemon's timer calls this)."""
+        self._told = None  # the timer that called this has fired: tell whatever is next
         for summary in self._noise.handle_timer(self._clock()):
             self._append(self._summary_entry(summary))
         self._rearm_noise()
@@ -131,8 +134,10 @@ class Journal:
         return self._noise.next_deadline()
 
     def _rearm_noise(self) -> None:
-        if self._rearm is not None:
-            self._rearm(self._noise.next_deadline())
+        deadline = self._noise.next_deadline()
+        if self._rearm is not None and (deadline,) != self._told:  # not once per entry
+            self._told = (deadline,)
+            self._rearm(deadline)
 
     def _summary_entry(self, summary: Summary) -> LogEntry:
         detail = {

@@ -132,3 +132,22 @@ def test_a_held_back_entry_is_not_shown_to_subscribers_or_queries(tmp_path: Path
     assert (first.seq, second.seq) == (1, 0)
     assert seen == ["refused"]
     assert [e.kind for e in journal.recent(10)] == ["refused"]
+
+
+def test_a_timer_that_fires_early_is_armed_again_for_the_same_summary(tmp_path: Path) -> None:
+    clock = Clock()
+    deadlines: list[float | None] = []
+    policy = NoisePolicy(per_peer_burst=1, per_peer_rate=0.1)
+    journal = Journal(tmp_path, clock=clock, noise=NoiseBudget(policy), rearm=deadlines.append)
+    journal.open()
+    for _ in range(3):
+        journal.record("serial_refused", "serial", (), None, {"detail": "tcp0: 192.0.2.1"})
+    assert deadlines == [pytest.approx(clock.now + 10)]  # told once, not once per entry
+    clock.now += 9.99  # the loop's timer ran a little ahead of the wall clock
+    journal.handle_timer()
+    assert len(deadlines) == 2 and deadlines[-1] == pytest.approx(clock.now + 0.01)
+    clock.now += 0.01
+    journal.handle_timer()
+    journal.close()
+    assert deadlines[-1] is None
+    assert kinds_on_disk(tmp_path) == ["serial_refused", "noise_summary"]
