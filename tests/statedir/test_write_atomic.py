@@ -195,3 +195,23 @@ def test_a_state_file_that_is_a_symlink_is_refused_not_read(tmp_path: Path) -> N
     (tmp_path / "state.json").symlink_to(secret)
     with pytest.raises(StateDirError, match="symbolic link"):
         StateFile(tmp_path / "state.json").load()
+
+
+class UnremovableTempOps(FaultyOps):
+    def unlink(self, path: str) -> None:
+        raise OSError(errno.EROFS, "injected: cannot remove")
+
+
+def test_when_even_the_cleanup_fails_the_original_error_is_the_one_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    target = tmp_path / "state.json"
+    target.write_bytes(OLD)
+    with pytest.raises(OSError, match="injected failure in fsync"):
+        write_atomic(target, NEW, ops=UnremovableTempOps("fsync"))
+    assert target.read_bytes() == OLD
+    assert "cannot remove the temp file" in caplog.text
+    # what is left carries our prefix: the next start's clean-up removes it
+    [left] = leftovers(tmp_path)
+    assert left.startswith(f"{TEMP_PREFIX}state.json.")
+    assert clean_temp_files(tmp_path) == [left]
