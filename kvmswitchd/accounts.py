@@ -44,13 +44,24 @@ from kvmswitchd.core.accounts import (
 )
 from kvmswitchd.core.commands import Origin
 from kvmswitchd.core.permissions import Permission, PortRestrictions, Role, authorize
-from kvmswitchd.errors import AuthError, BusyError, DeviceError, InputError, PermissionDenied
+from kvmswitchd.errors import (
+    AuthError,
+    BusyError,
+    DeviceError,
+    InputError,
+    PermissionDenied,
+    StateFileError,
+)
+from kvmswitchd.statedir import read_nofollow
 from kvmswitchd.statefile import write_atomic
 
 log = logging.getLogger(__name__)
 
 USERS_FILE = "users.json"
 SETUP_FILE = "setup-token"
+# Users, hashes and session digests fit in far less; reading more would let a planted
+# file exhaust memory at start.
+MAX_USERS_FILE_BYTES = 16 << 20
 # argon2 hashes running at once (each takes ~64 MiB and tens of ms of CPU on purpose);
 # stops a burst of logins from exhausting memory. Others wait their turn.
 MAX_CONCURRENT_HASHES = 2
@@ -134,9 +145,11 @@ class Accounts:
         """Read the users file; StateFileError when it is unusable (the daemon must stop:
         silently starting with no users would reopen setup)."""
         try:
-            raw = self.path.read_bytes()
+            raw = read_nofollow(self.path, MAX_USERS_FILE_BYTES)  # a planted symlink: refused
         except FileNotFoundError:
             return
+        if len(raw) > MAX_USERS_FILE_BYTES:
+            raise StateFileError(f"{self.path} is over {MAX_USERS_FILE_BYTES} bytes: not ours")
         users, sessions = parse_users_document(raw)
         self.table = UserTable({u.name: u for u in users})
         for session in sessions:

@@ -6,16 +6,20 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 
 from kvmswitchd import __version__, systemd
 from kvmswitchd.config import Config, load_config, with_overrides
-from kvmswitchd.errors import ConfigError, KvmError
+from kvmswitchd.errors import ConfigError, KvmError, StateDirError
 from kvmswitchd.preflight import preflight
 
-EXIT_CONFIG = 2
+EXIT_CONFIG = 2  # also: the state directory is in use by another daemon, or unsafe
+# Files the daemon creates are private unless it says otherwise (images, the pty link,
+# anything a library writes into the state dir): group and others get nothing.
+UMASK = 0o077
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,8 +66,8 @@ async def serve(config: Config) -> int:
         loop.add_signal_handler(sig, daemon.request_stop)
     try:
         await daemon.start()
-    except KvmError:
-        await daemon.stop()
+    except BaseException:
+        await daemon.stop()  # whatever started is stopped, the state dir's lock released
         raise
     # Everything built so far lives as long as the daemon: move it out of the garbage
     # collector's sight, so later collections stay short (no full-heap pause on the input
@@ -100,9 +104,13 @@ def main(argv: list[str] | None = None) -> int:
             return check_config(args)
         config = configure(args)
         preflight(config).raise_first()  # what Daemon.start checks, before any event loop
+        os.umask(UMASK)
         return asyncio.run(serve(config))
     except ConfigError as exc:
         print(f"kvmswitchd: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StateDirError as exc:  # in use by another daemon (its PID), or unsafe
+        print(f"kvmswitchd: cannot start: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except (OSError, KvmError) as exc:  # a device or port the config names is not usable now
         print(f"kvmswitchd: cannot start: {exc}", file=sys.stderr)

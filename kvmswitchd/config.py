@@ -33,6 +33,8 @@ from kvmswitchd.serial.endpoint import EndpointSpec, parse_endpoint
 
 # A config file bigger than this is a mistake (a wrong path given to --config).
 MAX_CONFIG_BYTES = 1 << 20
+# Longer than any group name useradd(8) accepts (32); a longer one is a typo or garbage.
+MAX_GROUP_NAME = 64
 
 __all__ = [
     "MAX_CONFIG_BYTES",
@@ -76,6 +78,7 @@ class ConsoleConfig:
 class LogConfig:
     max_bytes: int = 1 << 20
     keep: int = 5
+    group: str | None = None  # event log files 0640 and owned by this group (else 0600)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +209,12 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
     scan = _table(doc.get("scan", {}), "scan")
     _check_keys(scan, "scan", {"dwell"})
     log_table = _table(doc.get("log", {}), "log")
-    _check_keys(log_table, "log", {"max_bytes", "keep"})
+    _check_keys(log_table, "log", {"max_bytes", "keep", "group"})
+    log_group = log_table.get("group")
+    if log_group is not None and (
+        not isinstance(log_group, str) or not 1 <= len(log_group) <= MAX_GROUP_NAME
+    ):
+        raise ConfigError("log.group", f"expected a group name of 1..{MAX_GROUP_NAME} characters")
 
     serial_raw = doc.get("serial")
     serial: tuple[EndpointSpec, ...] | None = None
@@ -228,6 +236,7 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
         log=LogConfig(
             max_bytes=_int(log_table, "max_bytes", "log", 1 << 20, 4096, 1 << 30),
             keep=_int(log_table, "keep", "log", 5, 1, 100),
+            group=log_group,
         ),
         serial=serial,
         port_configs=parse_ports(doc.get("ports", {}), ports),

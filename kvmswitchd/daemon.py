@@ -10,7 +10,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,12 +35,19 @@ from kvmswitchd.preflight import Finding, preflight, server_tls
 from kvmswitchd.router import Router
 from kvmswitchd.serial.adapter import SerialEndpoint
 from kvmswitchd.serial.endpoint import parse_endpoint
+from kvmswitchd.statedir import StateDir
 from kvmswitchd.statefile import StateFile, StateSaver
 from kvmswitchd.switchboard import Switchboard
 from kvmswitchd.targets.target import TargetBackend
 
 log = logging.getLogger(__name__)
 
+# Daemon.stop() returns within this many seconds, whatever clients or devices stall.
+STOP_BUDGET = 5.0
+# Of that, kept back for the last steps (state and users saved, log closed).
+SAVE_RESERVE = 1.0
+# In-flight HTTP requests (uploads, websockets) get this long to finish, then are cancelled.
+HTTP_GRACE = 1.5
 # Serial reports worth an event-log entry (connections and protocol noise go to stderr).
 SERIAL_EVENTS_LOGGED = frozenset(
     {"login", "login_failed", "logout", "lease", "call", "device_missing", "device_lost", "refused"}
@@ -50,6 +57,18 @@ SERIAL_EVENTS_LOGGED = frozenset(
 def default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "kvmswitchd"
+
+
+def log_group_id(name: str | None) -> int | None:
+    """The gid of the configured ``[log] group`` (ConfigError if there is none)."""
+    if name is None:
+        return None
+    import grp
+
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise ConfigError("log.group", f"there is no group named {name!r}") from None
 
 
 class Backends:
@@ -137,10 +156,17 @@ def build_board(
     *,
     monotonic: Callable[[], float],
     rearm: Callable[[float | None], None] | None = None,
+    log_group: int | None = None,
+    rearm_noise: Callable[[float | None], None] | None = None,
 ) -> Switchboard:
     """Wire the switch core, ports, targets, router and event log (no listeners yet)."""
     journal = Journal(
-        state_dir, max_bytes=config.log.max_bytes, keep=config.log.keep, clock=time.time
+        state_dir,
+        max_bytes=config.log.max_bytes,
+        keep=config.log.keep,
+        clock=time.time,
+        group=log_group,
+        rearm=rearm_noise,
     )
     journal.open()
     core = restore_core(config, saved)
@@ -186,7 +212,11 @@ def build_board(
 class Daemon:
     def __init__(self, config: Config, state_dir: Path | None = None) -> None:
         self.config = config
-        self.state_dir = state_dir or config.state_dir or default_state_dir()
+        # Resolved once, here: a relative --state-dir means the directory it names now.
+        self.state = StateDir(state_dir or config.state_dir or default_state_dir())
+        self.state_dir = self.state.path
+        self._noise_timer: asyncio.TimerHandle | None = None
+        self._closing = False
         self.board: Switchboard | None = None
         self.http_url = ""
         self._runner: web.AppRunner | None = None
@@ -206,12 +236,17 @@ class Daemon:
         ``preflight`` as ``--check-config``. Returns its warnings."""
         findings = preflight(self.config)
         findings.raise_first()
+        self.state.group = log_group_id(self.config.log.group)
         return findings.warnings
 
     async def start(self) -> Switchboard:
+        """Take the state dir, then start everything. If this raises, call ``stop()``
+        (it stops what did start and releases the state dir's lock)."""
         self.warnings = self.check()
         loop = asyncio.get_running_loop()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        # First of all: nothing in the directory is read or written before the lock.
+        self.state.acquire()
+        self._closing = False
         statefile = StateFile(self.state_dir / "state.json")
         board = build_board(
             self.config,
@@ -219,6 +254,8 @@ class Daemon:
             statefile.load(),
             monotonic=loop.time,
             rearm=self._rearm_hotkeys,
+            log_group=self.state.group,
+            rearm_noise=self._rearm_noise,
         )
         self.board = board
         for warning in self.warnings:
@@ -370,6 +407,20 @@ class Daemon:
             loop = asyncio.get_running_loop()
             self._hotkey_timer = loop.call_at(deadline, self._hotkey_fire)
 
+    def _rearm_noise(self, deadline: float | None) -> None:
+        """Wake the journal when a held-back noise summary may be written."""
+        if self._noise_timer is not None:
+            self._noise_timer.cancel()
+            self._noise_timer = None
+        if deadline is not None and not self._closing:
+            delay = max(0.0, deadline - time.time())  # the journal's clock is wall time
+            self._noise_timer = asyncio.get_running_loop().call_later(delay, self._noise_fire)
+
+    def _noise_fire(self) -> None:
+        self._noise_timer = None
+        if self.board is not None:
+            self.board.journal.handle_timer()
+
     def _hotkey_fire(self) -> None:
         self._hotkey_timer = None
         if self.board is not None:
@@ -392,7 +443,9 @@ class Daemon:
             storage=board.storage,
         )
         ssl_context = server_tls(http)  # as preflight loaded it, so the same errors
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=HTTP_GRACE
+        )
         await self._runner.setup()
         site = web.TCPSite(
             self._runner, http.listen_host, http.listen_port, ssl_context=ssl_context
@@ -432,12 +485,19 @@ class Daemon:
         await self._stopped.wait()
 
     async def stop(self) -> None:
-        """Clean shutdown: release-all on every port, stop listeners, flush state."""
+        """Clean shutdown within ``STOP_BUDGET`` seconds: release-all on every port, stop
+        listeners and devices (each step gets what is left of the budget, then is
+        cancelled), save state last, release the state directory."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_BUDGET - SAVE_RESERVE
+        self._closing = True  # no new noise timer from here on
         board = self.board
-        if self._hotkey_timer is not None:
-            self._hotkey_timer.cancel()
+        for timer in (self._hotkey_timer, self._noise_timer):
+            if timer is not None:
+                timer.cancel()
+        self._noise_timer = None
         for endpoint in self._serial:
-            await endpoint.stop()
+            await _bounded(endpoint.stop(), f"serial {endpoint.spec.name}", deadline)
         self._serial = []
         if self._buttons is not None:
             self._buttons.close()
@@ -449,18 +509,32 @@ class Daemon:
             board.release_everything()
             board.close()
         if self._runner is not None:
-            await self._runner.cleanup()
+            await _bounded(self._runner.cleanup(), "the web server", deadline)
             self._runner = None
         if board is not None:
             for port in board.links.values():
-                await port.target.stop()
-            await board.backends.stop()
+                await _bounded(port.target.stop(), f"port {port.unit}", deadline)
+            await _bounded(board.backends.stop(), "the USB/IP server", deadline)
+            final = deadline + SAVE_RESERVE
             if self._saver is not None:
-                await self._saver.flush()
+                await _bounded(self._saver.flush(), "the state save", final)
             if self.accounts is not None:
-                await self.accounts.flush()
+                await _bounded(self.accounts.flush(), "the users save", final)
             if board.storage is not None:
                 board.storage.close()
             board.journal.record("shutdown", "system")
             board.journal.close()
             self.board = None
+        self.state.release()
+
+
+async def _bounded(step: Awaitable[None], what: str, deadline: float) -> None:
+    """Await one shutdown step until ``deadline`` (loop time), then cancel it. A step that
+    fails is logged: the steps after it still run."""
+    remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+    try:
+        await asyncio.wait_for(step, remaining)
+    except TimeoutError:
+        log.warning("stopping %s took too long; cancelled", what)
+    except Exception:
+        log.exception("stopping %s failed", what)

@@ -90,3 +90,22 @@ class StateFileError(KvmError):
     """A state file is corrupt or truncated; it is moved aside and defaults are used."""
 
     code = "bad_state"
+
+
+class StateDirError(KvmError):
+    """The state directory can't be used safely (a planted symlink, not a directory...).
+    The daemon refuses to start (exit 2) rather than follow or overwrite it."""
+
+    code = "bad_state_dir"
+
+
+class StateDirLockedError(StateDirError):
+    """Another daemon holds the state directory's lock; ``pid`` is its PID if known."""
+
+    code = "state_dir_locked"
+
+    def __init__(self, path: object, pid: int | None) -> None:
+        who = f"PID {pid}" if pid is not None else "a process whose PID is not recorded yet"
+        super().__init__(f"the state directory {path} is in use by another kvmswitchd ({who})")
+        self.path = path
+        self.pid = pid

@@ -1,13 +1,12 @@
 """The image catalog: per-image metadata and the attachment record in ``.images.json``.
 
-Written atomically (temp file, fsync, rename, fsync of the directory). A corrupt file is
-moved aside to ``.images.json.bad`` and the catalog starts empty (SPEC §3.7); images
-themselves are never touched by that.
+Written with ``statefile.write_atomic`` (all or nothing, mode 0600), read no-follow. A
+corrupt file is moved aside to ``.images.json.bad`` and the catalog starts empty (SPEC
+§3.7); images themselves are never touched by that.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -19,9 +18,14 @@ from pathlib import Path
 from kvmswitchd.core.ports import MAX_PORTS, parse_port_id
 from kvmswitchd.core.storage import AccessMode, Attachment
 from kvmswitchd.errors import DeviceError, InputError, KvmError, StateFileError
+from kvmswitchd.statedir import TEMP_PREFIX as STATE_TEMP_PREFIX
+from kvmswitchd.statedir import read_nofollow
+from kvmswitchd.statefile import write_atomic
 
 META_FILE = ".images.json"
-TEMP_PREFIX = ".tmp-"
+TEMP_PREFIX = STATE_TEMP_PREFIX  # blank images are made under write_atomic's prefix too
+# Metadata of every image fits in far less; a bigger file is not ours (read is capped).
+MAX_META_BYTES = 4 << 20
 _VERSION = 1
 # Names come from the network: a short safe charset, no separators, no leading dot (our
 # temp and metadata files are dotfiles), bounded so a path can't grow past NAME_MAX.
@@ -75,7 +79,7 @@ class ImageCatalog:
         """Read the catalog; returns it and ``""`` or why it was reset (corrupt file)."""
         catalog = cls(root)
         try:
-            raw = (root / META_FILE).read_bytes()
+            raw = read_nofollow(root / META_FILE, MAX_META_BYTES)
         except FileNotFoundError:
             return catalog, ""
         try:
@@ -112,17 +116,10 @@ class ImageCatalog:
                 "pinned": att.pinned,
             },
         }
-        temp = temp_path(self.root, TEMP_PREFIX)
+        data = json.dumps(doc, indent=1).encode()
         try:
-            with open(temp, "x", encoding="utf-8") as f:
-                json.dump(doc, f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temp, self.root / META_FILE)
-            fsync_dir(self.root)
+            write_atomic(self.root / META_FILE, data)
         except OSError as exc:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
             raise DeviceError(f"cannot save image metadata: {exc.strerror}") from exc
 
     def _parse(self, raw: bytes) -> None:
