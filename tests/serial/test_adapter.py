@@ -146,7 +146,6 @@ async def test_tcp_text_client_logs_in_and_switches(serve: list[SerialEndpoint])
 
 async def test_tesmart_on_tcp_answers_loopback_clients(serve: list[SerialEndpoint]) -> None:
     s = await start(serve, {"endpoint": "tcp://127.0.0.1:0", "dialect": "tesmart"})
-    assert s.endpoint.warning is not None
     assert s.endpoint.address is not None
     reader, writer = await asyncio.open_connection(*s.endpoint.address)
     writer.write(bytes.fromhex("AABB030104EE"))
