@@ -5,13 +5,16 @@ set on TCP endpoints, option negotiation is skipped too). Every reply ends in ``
 ``ERR <reason>`` on a line of its own. With ``echo`` on (interactive use) typed
 characters are echoed, backspace/DEL erase, Ctrl-C/Ctrl-U drop the line, arrow-key
 escape sequences are ignored, and a ``> `` prompt follows each reply. Passwords are
-never echoed.
+never echoed: not at the ``password:`` prompt, and not as the third word of a one-line
+``login user password`` (its characters are swallowed as they are typed). A failed login
+is reported without the name typed: people type passwords into ``login:`` prompts.
 """
 
 from __future__ import annotations
 
 import enum
 import math
+import re
 from collections.abc import Callable
 
 from kvmswitchd.core.commands import (
@@ -55,6 +58,9 @@ PROMPT = b"> "
 LOGIN_PROMPT = b"login: "
 PASSWORD_PROMPT = b"password: "
 CHANNEL_NAMES = frozenset(ch.value for ch in Channel)
+# A command line typed up to the start of its password: ``login USER `` (the words split
+# as ``_login_command`` splits them). What follows is not echoed.
+LOGIN_UP_TO_PASSWORD = re.compile(r"\s*login\s+\S+\s", re.IGNORECASE)
 
 
 class Mode(enum.Enum):
@@ -154,10 +160,19 @@ class TextDialect(ChannelBase):
             if len(self._line) >= MAX_LINE:
                 self._overflow = True
                 return
+            secret = self._secret()  # decided before the byte joins the line
             self._line.append(SPACE if byte == TAB else byte)
-            if self._echo and self._mode is not Mode.PASSWORD:
+            if self._echo and not secret:
                 emit(out, b" " if byte == TAB else bytes((byte,)))
         # any other control character means nothing here and is dropped
+
+    def _secret(self) -> bool:
+        """Whether the next character typed on this line is part of a password."""
+        if self._mode is Mode.PASSWORD:
+            return True
+        if self._mode is Mode.USER or len(self._line) < len("login x "):
+            return False
+        return LOGIN_UP_TO_PASSWORD.match(self._line.decode("utf-8", "ignore")) is not None
 
     def _skip_escape(self, byte: int) -> bool:
         """Consume ``byte`` if it belongs to an escape sequence (arrow keys and the like)."""
@@ -186,7 +201,7 @@ class TextDialect(ChannelBase):
             self._line.pop()  # UTF-8 continuation bytes of the last character
         if self._line:
             self._line.pop()
-        if self._echo and self._mode is not Mode.PASSWORD:
+        if self._echo and not self._secret():  # what is left decides what was erased
             emit(out, b"\b \b")
 
     def _cancel(self, out: list[Action]) -> None:
@@ -349,7 +364,6 @@ class TextDialect(ChannelBase):
         self._authenticate(user, password, out)
 
     def _login_done(self, result: LoginResult, now: float, out: list[Action]) -> None:
-        who = quote(self._login_user)
         self._mode = Mode.COMMAND
         if result.user is not None:
             self.user = result.user
@@ -360,7 +374,8 @@ class TextDialect(ChannelBase):
             return
         self._throttle.failure(now)
         self._failures += 1
-        out.append(Notice(EventKind.LOGIN_FAILED, f"failed login as {who}"))
+        # Not the name typed: it may be a password typed at the login: prompt.
+        out.append(Notice(EventKind.LOGIN_FAILED, f"failed login ({self._failures} this session)"))
         if self._failures >= MAX_ATTEMPTS_PER_SESSION:
             self._reply(out, [], error="login failed", prompt=False)
             self._close("too many failed logins", out)
