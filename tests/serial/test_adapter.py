@@ -13,7 +13,7 @@ import serial_asyncio_fast
 
 from kvmswitchd.core.commands import Command, Origin, Outcome, Rename, Source, SwitchTo
 from kvmswitchd.errors import DeviceError
-from kvmswitchd.serial.adapter import SerialEndpoint
+from kvmswitchd.serial.adapter import MAX_TCP_CLIENTS, SerialEndpoint
 from kvmswitchd.serial.channel import Action, ChannelCore
 from kvmswitchd.serial.endpoint import EndpointSpec, parse_endpoint
 from kvmswitchd.serial.login import LoginThrottle
@@ -166,6 +166,29 @@ async def test_tcp_peer_outside_the_allow_list_is_refused(serve: list[SerialEndp
     writer.close()
     await s.events.wait("refused")
     assert s.switch.calls == []
+    (detail,) = s.events.details("refused")
+    port = writer.get_extra_info("sockname")[1]
+    assert detail == f"tcp:0: 127.0.0.1:{port}: not in the allow-list"
+
+
+async def test_a_client_past_the_limit_is_refused_with_its_peer_named(
+    serve: list[SerialEndpoint],
+) -> None:
+    s = await start(serve, {"endpoint": "tcp://127.0.0.1:0", "name": "lan"})
+    assert s.endpoint.address is not None
+    clients = [await asyncio.open_connection(*s.endpoint.address) for _ in range(MAX_TCP_CLIENTS)]
+    for reader, _ in clients:
+        await read_until(reader, b"login: ")
+    reader, writer = await asyncio.open_connection(*s.endpoint.address)
+    async with asyncio.timeout(WAIT):
+        assert await reader.read() == b""
+    await s.events.wait("refused")
+    port = writer.get_extra_info("sockname")[1]
+    assert s.events.details("refused") == [
+        f"lan: 127.0.0.1:{port}: too many clients (max {MAX_TCP_CLIENTS})"
+    ]
+    for _, w in [*clients, (reader, writer)]:
+        w.close()
 
 
 class FlakySwitch(FakeSwitch):
