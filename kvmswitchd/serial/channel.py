@@ -209,6 +209,12 @@ class ChannelBase:
     def _byte(self, byte: int, now: float, out: list[Action]) -> None:
         raise NotImplementedError
 
+    def _bytes(self, buf: bytearray, start: int, now: float, out: list[Action]) -> int:
+        """Parse input from ``buf[start]`` on; return how many bytes were used (at least
+        one). A subclass may take a run of bytes at once where it ends no command."""
+        self._byte(buf[start], now, out)
+        return 1
+
     def _completed(self, result: Result, now: float, out: list[Action]) -> None:
         raise NotImplementedError
 
@@ -253,8 +259,7 @@ class ChannelBase:
         buf = self._backlog
         used = 0
         while used < len(buf) and self._waiting is None and not self.closed:
-            self._byte(buf[used], now, out)
-            used += 1
+            used += self._bytes(buf, used, now, out)
         if self.closed and used < len(buf):
             for i in range(len(out) - 1, -1, -1):
                 if isinstance(action := out[i], Close):

@@ -61,6 +61,11 @@ CHANNEL_NAMES = frozenset(ch.value for ch in Channel)
 # A command line typed up to the start of its password: ``login USER `` (the words split
 # as ``_login_command`` splits them). What follows is not echoed.
 LOGIN_UP_TO_PASSWORD = re.compile(r"\s*login\s+\S+\s", re.IGNORECASE)
+# Runs of bytes that only join the current line (no line end, control, escape or, with
+# telnet, IAC): taken at once where nothing is echoed, so a flood costs per line, not
+# per byte.
+PLAIN = re.compile(rb"[\x20-\x7e\x80-\xff]+")
+PLAIN_TELNET = re.compile(rb"[\x20-\x7e\x80-\xfe]+")
 
 
 class Mode(enum.Enum):
@@ -111,6 +116,7 @@ class TextDialect(ChannelBase):
     ) -> None:
         super().__init__(channel=channel, idle_timeout=idle_timeout)
         self._telnet = telnet
+        self._plain = PLAIN_TELNET if telnet else PLAIN
         self._sb_length = 0
         self._throttle = throttle
         self._login_required = login_required
@@ -135,6 +141,20 @@ class TextDialect(ChannelBase):
             emit(out, BANNER + LOGIN_PROMPT)
         elif self._echo:
             emit(out, BANNER + PROMPT)
+
+    def _bytes(self, buf: bytearray, start: int, now: float, out: list[Action]) -> int:
+        full = len(self._line) >= MAX_LINE  # then _byte drops the byte unechoed
+        quiet = full or not self._echo or self._mode is Mode.PASSWORD
+        if quiet and self._escape is Escape.NONE and (run := self._plain.match(buf, start)):
+            # The same as feeding _byte each byte of the run, which echoes none of them.
+            self._after_cr = False
+            room = MAX_LINE - len(self._line)
+            size = run.end() - start
+            self._line += buf[start : start + min(size, room)]
+            self._overflow = self._overflow or size > room
+            return size
+        self._byte(buf[start], now, out)
+        return 1
 
     def _byte(self, byte: int, now: float, out: list[Action]) -> None:
         if self._escape is not Escape.NONE and self._skip_escape(byte):
