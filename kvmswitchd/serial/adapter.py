@@ -58,6 +58,10 @@ SLICE = 256
 # a byte count (deterministic) and a time budget (for slow, echoing or erroring input).
 MAX_TURN_BYTES = 16 * 1024
 TURN_BUDGET = 0.002
+# After a turn that used its whole budget, the session's next slices wait this long, so
+# a flood leaves the event loop idle about half the time: other clients, and the HID
+# path, get the CPU at once instead of queueing behind a CPU-bound process.
+FLOOD_REST = 0.002
 # Unparsed input held per session. Past INBOX_HIGH the link stops reading (a TCP peer's
 # window fills and it waits); reading resumes at INBOX_LOW. Stops a flood from growing
 # our memory; one read of the link (at most 256 KiB on TCP) may overshoot the mark.
@@ -86,7 +90,8 @@ class Session:
         self._set_reading = set_reading
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
-        self._inbox = bytearray()  # input not yet handed to the core
+        self._inbox = bytearray()  # input from the link; the core has had _taken bytes
+        self._taken = 0
         self._pump_handle: asyncio.Handle | None = None
         self._calls_out = 0  # bus calls running for the core; it holds input meanwhile
         self._paused = False  # we told the link to stop reading
@@ -133,8 +138,10 @@ class Session:
                 case Notice(kind, detail):
                     self._endpoint.event(kind, detail)
                 case Close(reason, rest):
-                    unread = rest + bytes(self._inbox)  # in order: the core's, then ours
+                    # in order: what the core did not read, then what it never had
+                    unread = rest + bytes(self._inbox[self._taken :])
                     self._inbox.clear()
+                    self._taken = 0
                     self.shutdown()
                     self._on_close(reason, unread)
                     return
@@ -145,21 +152,29 @@ class Session:
             self._pump_handle = self._loop.call_soon(self._pump)
 
     def _pump(self) -> None:
-        """Hand the core bounded slices of the inbox for one loop turn, then yield."""
+        """Hand the core bounded slices of the inbox for one loop turn, then yield: at
+        once if the inbox ran dry or a bus call went out; after a rest of FLOOD_REST if
+        the turn's budget ran out (a flood then costs at most about half a CPU)."""
         self._pump_handle = None
         turn_end = self._loop.time() + TURN_BUDGET
-        fed = 0
-        while self._inbox and not self.closed and not self._calls_out:
-            chunk = bytes(self._inbox[:SLICE])
-            del self._inbox[:SLICE]
-            fed += len(chunk)
+        spent = False
+        while self._taken < len(self._inbox) and not self.closed and not self._calls_out:
+            chunk = bytes(self._inbox[self._taken : self._taken + SLICE])
+            self._taken += len(chunk)
             self._run(functools.partial(self.core.receive_data, chunk))
-            if fed >= MAX_TURN_BYTES or self._loop.time() >= turn_end:
+            if self._taken >= MAX_TURN_BYTES or self._loop.time() >= turn_end:
+                spent = True
                 break
-        if self._paused and len(self._inbox) <= INBOX_LOW and not self.closed:
+        if self.closed:
+            return
+        del self._inbox[: self._taken]  # once per turn: the inbox may hold a few hundred KiB
+        self._taken = 0
+        if self._paused and len(self._inbox) <= INBOX_LOW:
             self._paused = False
             self._set_reading(True)
-        if not self.closed:
+        if spent and self._inbox and not self._calls_out:
+            self._pump_handle = self._loop.call_later(FLOOD_REST, self._pump)
+        else:
             self._schedule_pump()
 
     async def _call(self, action: Execute | Authenticate) -> None:
