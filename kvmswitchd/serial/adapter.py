@@ -82,8 +82,10 @@ class Session:
         write: Callable[[bytes], None],
         on_close: CloseHook,
         set_reading: SetReading,
+        peer: str = "",
     ) -> None:
         self._endpoint = endpoint
+        self._peer = peer  # a TCP client's "host:port": its reports name it
         self.core: ChannelCore = endpoint.make_core(endpoint.spec, endpoint.throttle)
         self._write = write
         self._on_close = on_close
@@ -136,7 +138,7 @@ class Session:
                     self._calls_out += 1
                     self._endpoint.spawn(self._call(action))
                 case Notice(kind, detail):
-                    self._endpoint.event(kind, detail)
+                    self._endpoint.event(kind, f"{self._peer}: {detail}" if self._peer else detail)
                 case Close(reason, rest):
                     # in order: what the core did not read, then what it never had
                     unread = rest + bytes(self._inbox[self._taken :])
@@ -342,9 +344,13 @@ class SerialEndpoint:
         }
 
     def _open_session(
-        self, write: Callable[[bytes], None], on_close: CloseHook, set_reading: SetReading
+        self,
+        write: Callable[[bytes], None],
+        on_close: CloseHook,
+        set_reading: SetReading,
+        peer: str,
     ) -> Session:
-        return Session(self, write, on_close, set_reading)
+        return Session(self, write, on_close, set_reading, peer)
 
     def _admit(self, host: str) -> str | None:
         if not self.spec.admits(host):

@@ -46,13 +46,14 @@ class Stream(Protocol):
     def shutdown(self) -> None: ...
 
 
-# open_stream(write, on_close, set_reading) -> Stream. on_close(reason, rest) is called
-# when the core ends; ``rest`` is input it did not read, for the next core on a local
-# line. set_reading(False) asks the link to stop reading (the session holds enough unread
-# input), set_reading(True) to read on.
+# open_stream(write, on_close, set_reading, peer) -> Stream. on_close(reason, rest) is
+# called when the core ends; ``rest`` is input it did not read, for the next core on a
+# local line. set_reading(False) asks the link to stop reading (the session holds enough
+# unread input), set_reading(True) to read on. ``peer`` names a TCP client ("host:port")
+# in the session's reports; "" on a line.
 CloseHook = Callable[[str, bytes], None]
 SetReading = Callable[[bool], None]
-StreamFactory = Callable[[Callable[[bytes], None], CloseHook, SetReading], Stream]
+StreamFactory = Callable[[Callable[[bytes], None], CloseHook, SetReading, str], Stream]
 EventSink = Callable[[str, str], None]
 
 
@@ -152,7 +153,7 @@ class PtyLink:
             self._stream.feed(data)
 
     def _new_stream(self) -> None:
-        self._stream = self._open_stream(self._write, self._restart, self._set_reading)
+        self._stream = self._open_stream(self._write, self._restart, self._set_reading, "")
         self._stream.start()
 
     def _set_reading(self, on: bool) -> None:
@@ -255,7 +256,7 @@ class TtyLine(asyncio.Protocol):
 
     def _restart(self, _reason: str, rest: bytes) -> None:
         """A new core for the line (at open, and after quit/logout/idle)."""
-        self._stream = self._open_stream(self._write, self._restart, self._set_reading)
+        self._stream = self._open_stream(self._write, self._restart, self._set_reading, "")
         self._stream.start()
         if rest:
             self._stream.feed(rest)
@@ -306,6 +307,7 @@ class TcpClient(asyncio.Protocol):
             capped_writer(transport),
             lambda _reason, _rest: transport.close(),
             reading_switch(transport),
+            self._peer,
         )
         self._stream.start()
 

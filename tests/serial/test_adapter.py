@@ -301,3 +301,20 @@ async def test_a_missing_tty_is_retried_until_it_appears_and_after_it_vanishes(
     await s.endpoint.stop()
     peer.close()
     os.close(slave)
+
+
+async def test_a_tcp_session_s_reports_name_its_peer_not_the_name_typed(
+    serve: list[SerialEndpoint],
+) -> None:
+    s = await start(serve, {"endpoint": "tcp://127.0.0.1:0", "name": "lan"})
+    assert s.endpoint.address is not None
+    reader, writer = await asyncio.open_connection(*s.endpoint.address)
+    await read_until(reader, b"login: ")
+    writer.write(b"hunter2\r\nx\r\nalice\r\nsecret\r\n")
+    await read_until(reader, b"logged in as alice\r\nOK\r\n")
+    port = writer.get_extra_info("sockname")[1]
+    assert s.events.details("login_failed") == [
+        f"lan: 127.0.0.1:{port}: failed login (1 this session)"
+    ]
+    assert s.events.details("login") == [f"lan: 127.0.0.1:{port}: alice logged in"]
+    writer.close()
