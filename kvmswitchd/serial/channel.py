@@ -16,7 +16,8 @@ from kvmswitchd.core.commands import Command, Origin, Outcome, Source
 
 # Input held while a request is out (commands are carried out one at a time, in order).
 # Stops a peer that streams faster than the switch answers from growing our memory: the
-# excess is dropped and reported.
+# excess is dropped and reported. (The adapter never gets here: it holds input in its own
+# inbox while a request is out and pauses the link instead.)
 MAX_BACKLOG = 4096
 # Characters of peer-supplied text (an unknown command, a user name) quoted back in a
 # reply or an event; stops a peer from making us echo or log long strings.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kvmswitchd.core.permissions import Permission, Role
+from kvmswitchd.core.permissions import Permission, Role, allows
 from kvmswitchd.errors import ConfigError
 from kvmswitchd.serial.aten import AtenDialect
 from kvmswitchd.serial.endpoint import (
@@ -238,3 +238,13 @@ def test_tesmart_on_a_wide_open_allow_list_is_warned_about(allow: list[str]) -> 
     assert warning.startswith("serial[2]: the tesmart dialect has no login")
     assert "from anywhere" in warning
     assert spec.warning == warning
+
+
+def test_a_line_s_spec_answers_permission_checks_as_a_user_would() -> None:
+    spec = parse(endpoint="/dev/ttyS0", role="operator", ports={"switch": ["1", "2"]})
+    assert allows(spec, Permission.SWITCH, "2")
+    assert allows(spec, Permission.SWITCH, "2.3")
+    assert not allows(spec, Permission.SWITCH, "12")
+    assert allows(spec, Permission.VIEW, "12")
+    assert not allows(spec, Permission.CONFIGURE, "1")
+    assert allows(parse(endpoint="pty:/x"), Permission.CONFIGURE, "4")
