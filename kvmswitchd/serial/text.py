@@ -62,8 +62,7 @@ CHANNEL_NAMES = frozenset(ch.value for ch in Channel)
 # as ``_login_command`` splits them). What follows is not echoed.
 LOGIN_UP_TO_PASSWORD = re.compile(r"\s*login\s+\S+\s", re.IGNORECASE)
 # Runs of bytes that only join the current line (no line end, control, escape or, with
-# telnet, IAC): taken at once where nothing is echoed, so a flood costs per line, not
-# per byte.
+# telnet, IAC): taken (and echoed) at once, so a flood costs per line, not per byte.
 PLAIN = re.compile(rb"[\x20-\x7e\x80-\xff]+")
 PLAIN_TELNET = re.compile(rb"[\x20-\x7e\x80-\xfe]+")
 
@@ -143,18 +142,27 @@ class TextDialect(ChannelBase):
             emit(out, BANNER + PROMPT)
 
     def _bytes(self, buf: bytearray, start: int, now: float, out: list[Action]) -> int:
-        full = len(self._line) >= MAX_LINE  # then _byte drops the byte unechoed
-        quiet = full or not self._echo or self._mode is Mode.PASSWORD
-        if quiet and self._escape is Escape.NONE and (run := self._plain.match(buf, start)):
-            # The same as feeding _byte each byte of the run, which echoes none of them.
-            self._after_cr = False
-            room = MAX_LINE - len(self._line)
-            size = run.end() - start
-            self._line += buf[start : start + min(size, room)]
-            self._overflow = self._overflow or size > room
-            return size
-        self._byte(buf[start], now, out)
-        return 1
+        """A run of plain bytes at once, exactly as ``_byte`` would take each of them."""
+        run = self._plain.match(buf, start) if self._escape is Escape.NONE else None
+        if run is None:
+            self._byte(buf[start], now, out)
+            return 1
+        size = run.end() - start
+        room = MAX_LINE - len(self._line)
+        taken = bytes(buf[start : start + min(size, room)])
+        echoed = b""
+        if self._echo and taken and not self._secret():
+            # Once a line reads "login USER ", the rest of it is a password; if the line
+            # with the whole run does not, no part of the run does.
+            if self._mode is Mode.COMMAND and self._reveals_a_password(self._line + taken):
+                self._byte(buf[start], now, out)  # the password starts inside this run
+                return 1
+            echoed = taken
+        self._after_cr = False
+        self._line += taken
+        self._overflow = self._overflow or size > room
+        emit(out, echoed)
+        return size
 
     def _byte(self, byte: int, now: float, out: list[Action]) -> None:
         if self._escape is not Escape.NONE and self._skip_escape(byte):
@@ -190,9 +198,14 @@ class TextDialect(ChannelBase):
         """Whether the next character typed on this line is part of a password."""
         if self._mode is Mode.PASSWORD:
             return True
-        if self._mode is Mode.USER or len(self._line) < len("login x "):
+        return self._mode is Mode.COMMAND and self._reveals_a_password(self._line)
+
+    @staticmethod
+    def _reveals_a_password(line: bytes | bytearray) -> bool:
+        """Whether a command line has reached the password of ``login USER PASSWORD``."""
+        if len(line) < len("login x "):
             return False
-        return LOGIN_UP_TO_PASSWORD.match(self._line.decode("utf-8", "ignore")) is not None
+        return LOGIN_UP_TO_PASSWORD.match(line.decode("utf-8", "ignore")) is not None
 
     def _skip_escape(self, byte: int) -> bool:
         """Consume ``byte`` if it belongs to an escape sequence (arrow keys and the like)."""
