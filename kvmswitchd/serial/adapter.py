@@ -10,8 +10,10 @@ Input is parsed in bounded slices: a session keeps what its link delivered in an
 hands the core at most ``SLICE`` bytes at a time and at most ``MAX_TURN_BYTES`` (or
 ``TURN_BUDGET`` seconds) per loop turn, then yields; while a bus call is out the input
 waits in the inbox (in order, none dropped), and past ``INBOX_HIGH`` unread bytes the
-link stops reading until the inbox is down to ``INBOX_LOW``. A flood on one link thus
-delays other clients by one turn's slices at most, and is parsed completely.
+link stops reading until the inbox is down to ``INBOX_LOW``; a session that used a whole
+turn's budget rests ``FLOOD_REST`` before its next turn. A flood on one link thus delays
+other clients by one turn's slices at most, takes about half a CPU, and is parsed
+completely.
 """
 
 from __future__ import annotations
