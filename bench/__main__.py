@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import latency, startup, switching
+from bench import flood, latency, startup, switching
 from bench.figures import SECTIONS, document, table
 from bench.rig import ROOT, Interference, machine, workdir
 
@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lat = latency.QUICK if args.quick else latency.FULL
     sw = switching.QUICK if args.quick else switching.FULL
+    fl = flood.QUICK if args.quick else flood.FULL
     RESULTS.mkdir(parents=True, exist_ok=True)
     profiles = {s: RESULTS / f"profile-{s}.txt" for s in ("throughput", "switch")}
     profile = profiles if args.profile else {}
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             "scaling": lambda: latency.scaling(root, lat, say),
             "fanout": lambda: switching.fanout(root / "fanout", sw, say),
             "startup": lambda: startup.startup(root / "startup", 2 if args.quick else 5, say),
+            "flood": lambda: flood.flood(root / "flood", fl, say),
         }
         for name in SECTIONS:
             if name not in wanted:

@@ -76,13 +76,20 @@ def _catalogue() -> tuple[Figure, ...]:
         Figure("startup_p50_s", "s", "start → /health answers, p50"),
         Figure("startup_max_s", "s", "start → /health answers, max", 1.5),
         Figure("startup_64_ports_p50_s", "s", "start → /health at 64 ports, p50"),
+        Figure("flood_idle_health_p99_ms", "ms", "GET /health at rest, p99"),
+        Figure("flood_health_p50_ms", "ms", "GET /health during a tcp serial flood, p50"),
+        Figure("flood_health_p99_ms", "ms", "GET /health during a tcp serial flood, p99", 20),
+        Figure("flood_health_max_ms", "ms", "GET /health during a tcp serial flood, worst"),
+        Figure("flood_samples", "", "health polls during the flood"),
+        Figure("flood_seconds", "s", "time to parse the flood"),
+        Figure("flood_mb_per_s", "MiB/s", "flood parsing rate"),
     ]
     return tuple(figures)
 
 
 FIGURES = _catalogue()
 KEYS = tuple(f.key for f in FIGURES)
-SECTIONS = ("latency", "throughput", "switch", "scaling", "fanout", "startup")
+SECTIONS = ("latency", "throughput", "switch", "scaling", "fanout", "startup", "flood")
 
 
 def section_of(key: str) -> str:

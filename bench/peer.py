@@ -7,6 +7,9 @@
   write, so they never see end-of-file), and records when each report arrives.
 - ``ws`` plays websocket clients (raw sockets, no client library in the way) and
   records when each receives a switch event.
+- ``flood`` plays a hostile serial client: ``size`` bytes of over-long lines into a TCP
+  serial endpoint's login prompt as fast as the daemon takes them (reading every reply,
+  so none is dropped), then one short line whose ``password:`` prompt marks the end.
 
 Each prints ``ready`` when set up; readers stop when their stdin closes. Results go to
 the JSON file named by ``out``. These processes are kept lean (no asyncio) so their own
@@ -262,9 +265,46 @@ def ws(args: dict[str, Any]) -> None:
         c.sock.close()
 
 
+# -- flood --------------------------------------------------------------------------------
+
+FLOOD_LINE = b"x" * 300 + b"\r\n"  # longer than a text command line may be: ERR, no login
+FLOOD_END, FLOOD_MARK = b"bench\r\n", b"password: "
+
+
+def flood(args: dict[str, Any]) -> None:
+    """Send ``size`` bytes of FLOOD_LINE, then FLOOD_END; save when the daemon's answer
+    to FLOOD_END (FLOOD_MARK) arrived, i.e. when it had parsed all of it."""
+    sock = socket.create_connection(("127.0.0.1", args["port"]))
+    replies = bytearray()
+    while b"login: " not in replies:
+        replies += sock.recv(65536)
+    lines = args["size"] // len(FLOOD_LINE)
+    data = memoryview(FLOOD_LINE * lines + FLOOD_END)
+    sock.setblocking(False)
+    ready()
+    start = time.monotonic_ns()
+    sent, tail = 0, b""
+    while True:
+        want_write = [sock] if sent < len(data) else []
+        readable, writable, _ = select.select([sock], want_write, [], 30.0)
+        if not readable and not writable:
+            raise RuntimeError(f"flood: the daemon stopped answering after {sent} bytes")
+        if writable:
+            sent += sock.send(data[sent : sent + 65536])
+        if readable:
+            chunk = sock.recv(262144)
+            if not chunk:
+                raise RuntimeError(f"flood: the daemon closed the connection after {sent} bytes")
+            tail = (tail + chunk)[-64:]
+            if sent == len(data) and FLOOD_MARK in tail:
+                break
+    save(args["out"], {"start": start, "end": time.monotonic_ns(), "bytes": len(data)})
+    sock.close()
+
+
 def main() -> None:
     role, raw = sys.argv[1], sys.argv[2]
-    {"writer": writer, "reader": reader, "ws": ws}[role](json.loads(raw))
+    {"writer": writer, "reader": reader, "ws": ws, "flood": flood}[role](json.loads(raw))
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ class Setup:
     ports: int = 4
     gadgets: Sequence[int] = (1,)  # these ports write to FIFOs under root
     serial: bool = False
+    tcp_serial: int | None = None  # a text endpoint on this TCP port (login required)
     http_port: int = field(default_factory=free_port)
 
     @property
@@ -82,7 +83,9 @@ class Setup:
         ]
         if self.serial:
             lines.append(f'[[serial]]\nendpoint = "pty:{self.pty}"\necho = false')
-        else:
+        if self.tcp_serial is not None:
+            lines.append(f'[[serial]]\nendpoint = "tcp://127.0.0.1:{self.tcp_serial}"')
+        if not self.serial and self.tcp_serial is None:
             lines.insert(0, "serial = []")
         lines += (
             f'[ports.{unit}]\ntarget = "gadget"\n'

@@ -112,3 +112,13 @@ def test_the_bench_config_is_a_valid_daemon_config(tmp_path: Path) -> None:
     assert config.serial is not None
     assert len(config.serial) == 1
     assert parse_config(tomllib.loads(Setup(tmp_path, http_port=1).toml())).serial == ()
+
+
+def test_the_flood_bench_config_has_a_tcp_text_endpoint_beside_the_pty(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, gadgets=(), serial=True, tcp_serial=5123, http_port=8123)
+    serial = parse_config(tomllib.loads(setup.toml())).serial
+    assert serial is not None
+    assert [(s.endpoint, s.dialect.value, s.login_required) for s in serial] == [
+        (f"pty:{setup.pty}", "text", False),
+        ("tcp://127.0.0.1:5123", "text", True),
+    ]

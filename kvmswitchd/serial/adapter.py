@@ -5,12 +5,22 @@ sans-IO core, runs the core's requests on the command bus, re-arms one timer per
 (``links.PtyLink``), a tty device (``links.serve_tty``: retried with back-off while it is
 missing or after it disappears) or a TCP listener (one core per connection, peers checked
 against the allow-list).
+
+Input is parsed in bounded slices: a session keeps what its link delivered in an inbox,
+hands the core at most ``SLICE`` bytes at a time and at most ``MAX_TURN_BYTES`` (or
+``TURN_BUDGET`` seconds) per loop turn, then yields; while a bus call is out the input
+waits in the inbox (in order, none dropped), and past ``INBOX_HIGH`` unread bytes the
+link stops reading until the inbox is down to ``INBOX_LOW``; a session that used a whole
+turn's budget rests ``FLOOD_REST`` before its next turn. A flood on one link thus delays
+other clients by one turn's slices at most, takes about half a CPU, and is parsed
+completely.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable, Coroutine
 
 from kvmswitchd.bus import CommandBus
@@ -29,7 +39,14 @@ from kvmswitchd.serial.channel import (
     Send,
 )
 from kvmswitchd.serial.endpoint import EndpointSpec, LinkKind, build_core
-from kvmswitchd.serial.links import CloseHook, EventSink, PtyLink, TcpClient, serve_tty
+from kvmswitchd.serial.links import (
+    CloseHook,
+    EventSink,
+    PtyLink,
+    SetReading,
+    TcpClient,
+    serve_tty,
+)
 from kvmswitchd.serial.login import LoginThrottle
 
 # Concurrent TCP clients per endpoint. Stops a connection flood from exhausting file
@@ -37,6 +54,21 @@ from kvmswitchd.serial.login import LoginThrottle
 MAX_TCP_CLIENTS = 8
 # On stop, how long bus calls already running may take to finish before being cancelled.
 STOP_GRACE = 5.0
+# Bytes handed to a core in one receive_data call (the cores cost a few µs per byte).
+SLICE = 256
+# What one loop turn may spend on one session's input before it yields to other clients:
+# a byte count (deterministic) and a time budget (for slow, echoing or erroring input).
+MAX_TURN_BYTES = 16 * 1024
+TURN_BUDGET = 0.002
+# After a turn that used its whole budget, the session's next slices wait this long, so
+# a flood leaves the event loop idle about half the time: other clients, and the HID
+# path, get the CPU at once instead of queueing behind a CPU-bound process.
+FLOOD_REST = 0.002
+# Unparsed input held per session. Past INBOX_HIGH the link stops reading (a TCP peer's
+# window fills and it waits); reading resumes at INBOX_LOW. Stops a flood from growing
+# our memory; one read of the link (at most 256 KiB on TCP) may overshoot the mark.
+INBOX_HIGH = 64 * 1024
+INBOX_LOW = 16 * 1024
 
 
 def _ignore(kind: str, detail: str) -> None:
@@ -51,13 +83,22 @@ class Session:
         endpoint: SerialEndpoint,
         write: Callable[[bytes], None],
         on_close: CloseHook,
+        set_reading: SetReading,
+        peer: str = "",
     ) -> None:
         self._endpoint = endpoint
+        self._peer = peer  # a TCP client's "host:port": its reports name it
         self.core: ChannelCore = endpoint.make_core(endpoint.spec, endpoint.throttle)
         self._write = write
         self._on_close = on_close
+        self._set_reading = set_reading
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
+        self._inbox = bytearray()  # input from the link; the core has had _taken bytes
+        self._taken = 0
+        self._pump_handle: asyncio.Handle | None = None
+        self._calls_out = 0  # bus calls running for the core; it holds input meanwhile
+        self._paused = False  # we told the link to stop reading
         self.closed = False
         endpoint.sessions.add(self)
 
@@ -65,7 +106,13 @@ class Session:
         self._run(self.core.start)
 
     def feed(self, data: bytes) -> None:
-        self._run(lambda now: self.core.receive_data(data, now))
+        if self.closed or not data:
+            return
+        self._inbox += data
+        if len(self._inbox) > INBOX_HIGH and not self._paused:
+            self._paused = True
+            self._set_reading(False)
+        self._schedule_pump()
 
     def shutdown(self) -> None:
         self.closed = True
@@ -73,6 +120,12 @@ class Session:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._pump_handle is not None:
+            self._pump_handle.cancel()
+            self._pump_handle = None
+        if self._paused:  # a local line's next session reads on
+            self._paused = False
+            self._set_reading(True)
         # A bus call already running is left to finish (a switch is one atomic
         # transition, never cut in half because the peer went away); its reply is dropped.
 
@@ -84,14 +137,49 @@ class Session:
                 case Send(data):
                     self._write(data)
                 case Execute() | Authenticate():
+                    self._calls_out += 1
                     self._endpoint.spawn(self._call(action))
                 case Notice(kind, detail):
-                    self._endpoint.event(kind, detail)
+                    self._endpoint.event(kind, f"{self._peer}: {detail}" if self._peer else detail)
                 case Close(reason, rest):
+                    # in order: what the core did not read, then what it never had
+                    unread = rest + bytes(self._inbox[self._taken :])
+                    self._inbox.clear()
+                    self._taken = 0
                     self.shutdown()
-                    self._on_close(reason, rest)
+                    self._on_close(reason, unread)
                     return
         self._rearm()
+
+    def _schedule_pump(self) -> None:
+        if self._pump_handle is None and self._inbox and not self._calls_out and not self.closed:
+            self._pump_handle = self._loop.call_soon(self._pump)
+
+    def _pump(self) -> None:
+        """Hand the core bounded slices of the inbox for one loop turn, then yield: at
+        once if the inbox ran dry or a bus call went out; after a rest of FLOOD_REST if
+        the turn's budget ran out (a flood then costs at most about half a CPU)."""
+        self._pump_handle = None
+        turn_end = self._loop.time() + TURN_BUDGET
+        spent = False
+        while self._taken < len(self._inbox) and not self.closed and not self._calls_out:
+            chunk = bytes(self._inbox[self._taken : self._taken + SLICE])
+            self._taken += len(chunk)
+            self._run(functools.partial(self.core.receive_data, chunk))
+            if self._taken >= MAX_TURN_BYTES or self._loop.time() >= turn_end:
+                spent = True
+                break
+        if self.closed:
+            return
+        del self._inbox[: self._taken]  # once per turn: the inbox may hold a few hundred KiB
+        self._taken = 0
+        if self._paused and len(self._inbox) <= INBOX_LOW:
+            self._paused = False
+            self._set_reading(True)
+        if spent and self._inbox and not self._calls_out:
+            self._pump_handle = self._loop.call_later(FLOOD_REST, self._pump)
+        else:
+            self._schedule_pump()
 
     async def _call(self, action: Execute | Authenticate) -> None:
         bus = self._endpoint.bus
@@ -110,7 +198,10 @@ class Session:
                 result = LoginResult(None)
             else:
                 result = Outcome(ok=False, error="internal error")
+        finally:
+            self._calls_out -= 1
         self._run(lambda now: self.core.complete(action.request_id, result, now))
+        self._schedule_pump()
 
     def _rearm(self) -> None:
         if self._timer is not None:
@@ -254,8 +345,14 @@ class SerialEndpoint:
             "connected": self.connected,
         }
 
-    def _open_session(self, write: Callable[[bytes], None], on_close: CloseHook) -> Session:
-        return Session(self, write, on_close)
+    def _open_session(
+        self,
+        write: Callable[[bytes], None],
+        on_close: CloseHook,
+        set_reading: SetReading,
+        peer: str,
+    ) -> Session:
+        return Session(self, write, on_close, set_reading, peer)
 
     def _admit(self, host: str) -> str | None:
         if not self.spec.admits(host):

@@ -78,7 +78,6 @@ class AtenDialect(ChannelBase):
         self._bad = False  # the line holds a byte no command contains, or is too long
         self._after_cr = False
         self._failures = 0
-        self._login_user = ""
         self.lease_open = False
         self._last_command = 0.0
 
@@ -136,7 +135,6 @@ class AtenDialect(ChannelBase):
         if match is None or len(match[1]) > MAX_USER_LEN or self._throttle.retry_after(now) > 0:
             emit(out, COMMAND_INCORRECT)
             return
-        self._login_user = match[1]
         self._authenticate(match[1], match[2].strip(), out)
 
     def _completed(self, result: Result, now: float, out: list[Action]) -> None:
@@ -150,7 +148,9 @@ class AtenDialect(ChannelBase):
                 return
             self._throttle.failure(now)
             self._failures += 1
-            out.append(Notice(EventKind.LOGIN_FAILED, f"failed login as {quote(self._login_user)}"))
+            # Not the name typed: a password may have landed in the user word.
+            failures = f"{self._failures} this session"
+            out.append(Notice(EventKind.LOGIN_FAILED, f"failed login ({failures})"))
             emit(out, COMMAND_INCORRECT)
             if self._failures >= MAX_ATTEMPTS_PER_SESSION:
                 self._close("too many failed logins", out)

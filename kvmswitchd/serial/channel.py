@@ -16,7 +16,8 @@ from kvmswitchd.core.commands import Command, Origin, Outcome, Source
 
 # Input held while a request is out (commands are carried out one at a time, in order).
 # Stops a peer that streams faster than the switch answers from growing our memory: the
-# excess is dropped and reported.
+# excess is dropped and reported. (The adapter never gets here: it holds input in its own
+# inbox while a request is out and pauses the link instead.)
 MAX_BACKLOG = 4096
 # Characters of peer-supplied text (an unknown command, a user name) quoted back in a
 # reply or an event; stops a peer from making us echo or log long strings.
@@ -209,6 +210,12 @@ class ChannelBase:
     def _byte(self, byte: int, now: float, out: list[Action]) -> None:
         raise NotImplementedError
 
+    def _bytes(self, buf: bytearray, start: int, now: float, out: list[Action]) -> int:
+        """Parse input from ``buf[start]`` on; return how many bytes were used (at least
+        one). A subclass may take a run of bytes at once where it ends no command."""
+        self._byte(buf[start], now, out)
+        return 1
+
     def _completed(self, result: Result, now: float, out: list[Action]) -> None:
         raise NotImplementedError
 
@@ -253,8 +260,7 @@ class ChannelBase:
         buf = self._backlog
         used = 0
         while used < len(buf) and self._waiting is None and not self.closed:
-            self._byte(buf[used], now, out)
-            used += 1
+            used += self._bytes(buf, used, now, out)
         if self.closed and used < len(buf):
             for i in range(len(out) - 1, -1, -1):
                 if isinstance(action := out[i], Close):

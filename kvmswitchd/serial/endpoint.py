@@ -1,8 +1,13 @@
 """Serial endpoint configuration: one ``[[serial]]`` table → a frozen ``EndpointSpec``.
 
 ``parse_endpoint(table, "serial[0]")`` raises ``ConfigError("serial[0].key", "expected
-...")`` for every bad value, so ``--check-config`` can name the key. ``build_core``
-turns a spec into the sans-IO core (dialect, wrapped in the modem dialogue if asked).
+...")`` for every bad value, so ``--check-config`` can name the key; ``spec.warnings(auth=)``
+names configs that are legal but unsafe or useless. ``build_core`` turns a spec into the
+sans-IO core (dialect, wrapped in the modem dialogue if asked).
+
+A line without login (a local tty or pty) acts as a configured actor: ``role`` and
+``ports`` (the users' restriction table, ``ports = { switch = ["1", "2"] }``). Where a
+login is required those keys are refused: the logged-in user's rights apply.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import ipaddress
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
-from kvmswitchd.errors import ConfigError
+from kvmswitchd.core.permissions import PortRestrictions, Role, parse_restrictions
+from kvmswitchd.errors import ConfigError, InputError, PortError
 from kvmswitchd.serial.aten import AtenDialect
 from kvmswitchd.serial.channel import ChannelCore
 from kvmswitchd.serial.login import LoginThrottle
@@ -47,6 +54,8 @@ KEYS = (
     "modem_init",
     "modem_guard",
     "idle_timeout",
+    "role",
+    "ports",
 )
 PARITY = {"none": "N", "even": "E", "odd": "O", "mark": "M", "space": "S"}
 HOSTNAME = re.compile(
@@ -87,16 +96,33 @@ class EndpointSpec:
     modem_init: tuple[str, ...] = DEFAULT_INIT
     modem_guard: float = 1.0  # seconds of silence around "+++"
     idle_timeout: float | None = None  # seconds without input before the session ends
+    # The rights of a line without login (ignored where login is required: the user's apply).
+    role: Role = Role.ADMIN
+    ports: PortRestrictions = field(default_factory=lambda: MappingProxyType({}))
+    key: str = "serial"  # where it was configured ("serial[0]"): the prefix of its warnings
+
+    def warnings(self, *, auth: bool) -> list[str]:
+        """Legal but unsafe or useless settings, each ``"serial[0]: ..."``. ``auth`` says
+        whether the daemon has accounts (``http.auth``); without them nobody can log in."""
+        out = []
+        if self.login_required and not auth:
+            out.append(
+                f"{self.key}: {self.endpoint} requires a login, but http.auth = false leaves "
+                "no accounts to log in with: the endpoint can never be used"
+            )
+        wide_open = [a for a in self.allow if _networks((a,))[0].prefixlen == 0]
+        if self.kind is LinkKind.TCP and self.dialect is Dialect.TESMART and wide_open:
+            out.append(
+                f"{self.key}: the tesmart dialect has no login and {self.endpoint} accepts "
+                f"connections from anywhere ({', '.join(wide_open)}): anyone who reaches it "
+                "can switch ports; narrow allow"
+            )
+        return out
 
     @property
     def warning(self) -> str | None:
-        """A line the daemon should log at start (a dialect without login on a TCP port)."""
-        if self.kind is LinkKind.TCP and self.dialect is Dialect.TESMART:
-            return (
-                f"serial endpoint {self.name}: the tesmart dialect has no login; "
-                f"{self.endpoint} accepts connections only from {', '.join(self.allow)}"
-            )
-        return None
+        """The warnings with accounts on, as one line (None when there are none)."""
+        return "; ".join(self.warnings(auth=True)) or None
 
     def admits(self, address: str) -> bool:
         """Whether a TCP peer at ``address`` is in the allow-list."""
@@ -162,9 +188,9 @@ def parse_endpoint(table: Mapping[str, object], path: str) -> EndpointSpec:
     if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LEN or not name.isprintable():
         raise ConfigError(f"{path}.name", f"expected a printable name of 1..{MAX_NAME_LEN} chars")
     dialect_text = table.get("dialect", "text")
-    if dialect_text not in {d.value for d in Dialect}:
+    if not isinstance(dialect_text, str) or dialect_text not in {d.value for d in Dialect}:
         raise ConfigError(f"{path}.dialect", 'expected "text", "tesmart" or "aten"')
-    dialect = Dialect(str(dialect_text))
+    dialect = Dialect(dialect_text)
     modem = _bool(table, "modem", False, path)
     if modem and kind is LinkKind.TCP:
         raise ConfigError(f"{path}.modem", "expected false: a modem sits on a serial line, not tcp")
@@ -193,6 +219,13 @@ def parse_endpoint(table: Mapping[str, object], path: str) -> EndpointSpec:
     idle = _number(
         table, "idle_timeout", default=idle_default, low=0.0, high=MAX_IDLE_TIMEOUT, path=path
     )
+    for key in ("role", "ports"):
+        if key in table and login:
+            raise ConfigError(
+                f"{path}.{key}",
+                "expected no local rights on an endpoint that requires login "
+                "(the logged-in user's rights apply)",
+            )
     return EndpointSpec(
         name=name,
         kind=kind,
@@ -212,7 +245,30 @@ def parse_endpoint(table: Mapping[str, object], path: str) -> EndpointSpec:
         modem_init=_init_strings(table, path),
         modem_guard=_number(table, "modem_guard", default=1.0, low=0.0, high=MAX_GUARD, path=path),
         idle_timeout=idle or None,
+        role=_role(table, path),
+        ports=_restrictions(table, path),
+        key=path,
     )
+
+
+def _role(table: Mapping[str, object], path: str) -> Role:
+    value = table.get("role", Role.ADMIN.value)
+    if not isinstance(value, str) or value not in {r.value for r in Role}:
+        raise ConfigError(f"{path}.role", 'expected "admin", "operator" or "viewer"')
+    return Role(value)
+
+
+def _restrictions(table: Mapping[str, object], path: str) -> PortRestrictions:
+    value = table.get("ports", {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{path}.ports", 'expected a table like { switch = ["1", "2"] }')
+    for permission, ports in value.items():
+        try:
+            parse_restrictions({permission: ports}, "ports")
+        except (InputError, PortError) as exc:
+            reason = str(exc).removeprefix("ports: ").removeprefix(f"ports.{permission} ")
+            raise ConfigError(f"{path}.ports.{permission}", reason) from None
+    return MappingProxyType(parse_restrictions(value, "ports"))
 
 
 def _address(raw: str, key: str) -> tuple[LinkKind, str | None, str, int]:

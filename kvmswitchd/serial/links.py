@@ -46,10 +46,14 @@ class Stream(Protocol):
     def shutdown(self) -> None: ...
 
 
-# open_stream(write, on_close) -> Stream. on_close(reason, rest) is called when the core
-# ends; ``rest`` is input it did not read, for the next core on a local line.
+# open_stream(write, on_close, set_reading, peer) -> Stream. on_close(reason, rest) is
+# called when the core ends; ``rest`` is input it did not read, for the next core on a
+# local line. set_reading(False) asks the link to stop reading (the session holds enough
+# unread input), set_reading(True) to read on. ``peer`` names a TCP client ("host:port")
+# in the session's reports; "" on a line.
 CloseHook = Callable[[str, bytes], None]
-StreamFactory = Callable[[Callable[[bytes], None], CloseHook], Stream]
+SetReading = Callable[[bool], None]
+StreamFactory = Callable[[Callable[[bytes], None], CloseHook, SetReading, str], Stream]
 EventSink = Callable[[str, str], None]
 
 
@@ -81,6 +85,7 @@ class PtyLink:
         self._poll: asyncio.Handle | None = None
         self._out = bytearray()
         self._dropping = False
+        self._paused = False
 
     @property
     def connected(self) -> bool:
@@ -126,6 +131,7 @@ class PtyLink:
             self._poll = self._loop.call_later(PTY_REOPEN_POLL, self._look_for_opener)
             return
         self._event(EventKind.CONNECTED, f"{self.path}: far end opened")
+        self._paused = False
         self._loop.add_reader(self._master, self._readable)
         self._new_stream()
         if data and self._stream is not None:
@@ -147,8 +153,17 @@ class PtyLink:
             self._stream.feed(data)
 
     def _new_stream(self) -> None:
-        self._stream = self._open_stream(self._write, self._restart)
+        self._stream = self._open_stream(self._write, self._restart, self._set_reading, "")
         self._stream.start()
+
+    def _set_reading(self, on: bool) -> None:
+        if self._master < 0 or self._stream is None or on != self._paused:
+            return  # closed, between openers (the poll reads), or already so
+        self._paused = not on
+        if on:
+            self._loop.add_reader(self._master, self._readable)
+        else:
+            self._loop.remove_reader(self._master)
 
     def _restart(self, _reason: str, rest: bytes) -> None:
         """The core finished (quit, logout...): a local line just starts over."""
@@ -161,9 +176,9 @@ class PtyLink:
         self._loop.remove_reader(self._master)
         self._loop.remove_writer(self._master)
         self._out.clear()
-        if self._stream is not None:
-            self._stream.shutdown()
-            self._stream = None
+        stream, self._stream = self._stream, None  # first: its shutdown must not read on
+        if stream is not None:
+            stream.shutdown()
 
     def _write(self, data: bytes) -> None:
         if not self._out:
@@ -209,6 +224,20 @@ def capped_writer(transport: asyncio.WriteTransport) -> Callable[[bytes], None]:
     return write
 
 
+def reading_switch(transport: asyncio.ReadTransport) -> SetReading:
+    """``set_reading`` for a transport: pause/resume reading, unless it is closing."""
+
+    def set_reading(on: bool) -> None:
+        if transport.is_closing():
+            return
+        if on:
+            transport.resume_reading()
+        else:
+            transport.pause_reading()
+
+    return set_reading
+
+
 class TtyLine(asyncio.Protocol):
     """A tty device opened through pyserial-asyncio-fast; ``lost`` resolves when it goes."""
 
@@ -217,15 +246,17 @@ class TtyLine(asyncio.Protocol):
         self._lost = lost
         self._stream: Stream | None = None
         self._write: Callable[[bytes], None] = lambda _data: None
+        self._set_reading: SetReading = lambda _on: None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)  # serial transports are
+        assert isinstance(transport, asyncio.Transport)  # serial transports are
         self._write = capped_writer(transport)
+        self._set_reading = reading_switch(transport)
         self._restart("opened", b"")
 
     def _restart(self, _reason: str, rest: bytes) -> None:
         """A new core for the line (at open, and after quit/logout/idle)."""
-        self._stream = self._open_stream(self._write, self._restart)
+        self._stream = self._open_stream(self._write, self._restart, self._set_reading, "")
         self._stream.start()
         if rest:
             self._stream.feed(rest)
@@ -273,7 +304,10 @@ class TcpClient(asyncio.Protocol):
         self._clients.add(transport)
         self._event(EventKind.CONNECTED, self._peer)
         self._stream = self._open_stream(
-            capped_writer(transport), lambda _reason, _rest: transport.close()
+            capped_writer(transport),
+            lambda _reason, _rest: transport.close(),
+            reading_switch(transport),
+            self._peer,
         )
         self._stream.start()
 

@@ -5,13 +5,16 @@ set on TCP endpoints, option negotiation is skipped too). Every reply ends in ``
 ``ERR <reason>`` on a line of its own. With ``echo`` on (interactive use) typed
 characters are echoed, backspace/DEL erase, Ctrl-C/Ctrl-U drop the line, arrow-key
 escape sequences are ignored, and a ``> `` prompt follows each reply. Passwords are
-never echoed.
+never echoed: not at the ``password:`` prompt, and not as the third word of a one-line
+``login user password`` (its characters are swallowed as they are typed). A failed login
+is reported without the name typed: people type passwords into ``login:`` prompts.
 """
 
 from __future__ import annotations
 
 import enum
 import math
+import re
 from collections.abc import Callable
 
 from kvmswitchd.core.commands import (
@@ -55,6 +58,13 @@ PROMPT = b"> "
 LOGIN_PROMPT = b"login: "
 PASSWORD_PROMPT = b"password: "
 CHANNEL_NAMES = frozenset(ch.value for ch in Channel)
+# A command line typed up to the start of its password: ``login USER `` (the words split
+# as ``_login_command`` splits them). What follows is not echoed.
+LOGIN_UP_TO_PASSWORD = re.compile(r"\s*login\s+\S+\s", re.IGNORECASE)
+# Runs of bytes that only join the current line (no line end, control, escape or, with
+# telnet, IAC): taken (and echoed) at once, so a flood costs per line, not per byte.
+PLAIN = re.compile(rb"[\x20-\x7e\x80-\xff]+")
+PLAIN_TELNET = re.compile(rb"[\x20-\x7e\x80-\xfe]+")
 
 
 class Mode(enum.Enum):
@@ -105,6 +115,7 @@ class TextDialect(ChannelBase):
     ) -> None:
         super().__init__(channel=channel, idle_timeout=idle_timeout)
         self._telnet = telnet
+        self._plain = PLAIN_TELNET if telnet else PLAIN
         self._sb_length = 0
         self._throttle = throttle
         self._login_required = login_required
@@ -130,6 +141,29 @@ class TextDialect(ChannelBase):
         elif self._echo:
             emit(out, BANNER + PROMPT)
 
+    def _bytes(self, buf: bytearray, start: int, now: float, out: list[Action]) -> int:
+        """A run of plain bytes at once, exactly as ``_byte`` would take each of them."""
+        run = self._plain.match(buf, start) if self._escape is Escape.NONE else None
+        if run is None:
+            self._byte(buf[start], now, out)
+            return 1
+        size = run.end() - start
+        room = MAX_LINE - len(self._line)
+        taken = bytes(buf[start : start + min(size, room)])
+        echoed = b""
+        if self._echo and taken and not self._secret():
+            # Once a line reads "login USER ", the rest of it is a password; if the line
+            # with the whole run does not, no part of the run does.
+            if self._mode is Mode.COMMAND and self._reveals_a_password(self._line + taken):
+                self._byte(buf[start], now, out)  # the password starts inside this run
+                return 1
+            echoed = taken
+        self._after_cr = False
+        self._line += taken
+        self._overflow = self._overflow or size > room
+        emit(out, echoed)
+        return size
+
     def _byte(self, byte: int, now: float, out: list[Action]) -> None:
         if self._escape is not Escape.NONE and self._skip_escape(byte):
             return
@@ -154,10 +188,24 @@ class TextDialect(ChannelBase):
             if len(self._line) >= MAX_LINE:
                 self._overflow = True
                 return
+            secret = self._secret()  # decided before the byte joins the line
             self._line.append(SPACE if byte == TAB else byte)
-            if self._echo and self._mode is not Mode.PASSWORD:
+            if self._echo and not secret:
                 emit(out, b" " if byte == TAB else bytes((byte,)))
         # any other control character means nothing here and is dropped
+
+    def _secret(self) -> bool:
+        """Whether the next character typed on this line is part of a password."""
+        if self._mode is Mode.PASSWORD:
+            return True
+        return self._mode is Mode.COMMAND and self._reveals_a_password(self._line)
+
+    @staticmethod
+    def _reveals_a_password(line: bytes | bytearray) -> bool:
+        """Whether a command line has reached the password of ``login USER PASSWORD``."""
+        if len(line) < len("login x "):
+            return False
+        return LOGIN_UP_TO_PASSWORD.match(line.decode("utf-8", "ignore")) is not None
 
     def _skip_escape(self, byte: int) -> bool:
         """Consume ``byte`` if it belongs to an escape sequence (arrow keys and the like)."""
@@ -186,7 +234,7 @@ class TextDialect(ChannelBase):
             self._line.pop()  # UTF-8 continuation bytes of the last character
         if self._line:
             self._line.pop()
-        if self._echo and self._mode is not Mode.PASSWORD:
+        if self._echo and not self._secret():  # what is left decides what was erased
             emit(out, b"\b \b")
 
     def _cancel(self, out: list[Action]) -> None:
@@ -349,7 +397,6 @@ class TextDialect(ChannelBase):
         self._authenticate(user, password, out)
 
     def _login_done(self, result: LoginResult, now: float, out: list[Action]) -> None:
-        who = quote(self._login_user)
         self._mode = Mode.COMMAND
         if result.user is not None:
             self.user = result.user
@@ -360,7 +407,8 @@ class TextDialect(ChannelBase):
             return
         self._throttle.failure(now)
         self._failures += 1
-        out.append(Notice(EventKind.LOGIN_FAILED, f"failed login as {who}"))
+        # Not the name typed: it may be a password typed at the login: prompt.
+        out.append(Notice(EventKind.LOGIN_FAILED, f"failed login ({self._failures} this session)"))
         if self._failures >= MAX_ATTEMPTS_PER_SESSION:
             self._reply(out, [], error="login failed", prompt=False)
             self._close("too many failed logins", out)

@@ -13,7 +13,7 @@ import serial_asyncio_fast
 
 from kvmswitchd.core.commands import Command, Origin, Outcome, Rename, Source, SwitchTo
 from kvmswitchd.errors import DeviceError
-from kvmswitchd.serial.adapter import SerialEndpoint
+from kvmswitchd.serial.adapter import MAX_TCP_CLIENTS, SerialEndpoint
 from kvmswitchd.serial.channel import Action, ChannelCore
 from kvmswitchd.serial.endpoint import EndpointSpec, parse_endpoint
 from kvmswitchd.serial.login import LoginThrottle
@@ -146,7 +146,6 @@ async def test_tcp_text_client_logs_in_and_switches(serve: list[SerialEndpoint])
 
 async def test_tesmart_on_tcp_answers_loopback_clients(serve: list[SerialEndpoint]) -> None:
     s = await start(serve, {"endpoint": "tcp://127.0.0.1:0", "dialect": "tesmart"})
-    assert s.endpoint.warning is not None
     assert s.endpoint.address is not None
     reader, writer = await asyncio.open_connection(*s.endpoint.address)
     writer.write(bytes.fromhex("AABB030104EE"))
@@ -167,6 +166,29 @@ async def test_tcp_peer_outside_the_allow_list_is_refused(serve: list[SerialEndp
     writer.close()
     await s.events.wait("refused")
     assert s.switch.calls == []
+    (detail,) = s.events.details("refused")
+    port = writer.get_extra_info("sockname")[1]
+    assert detail == f"tcp:0: 127.0.0.1:{port}: not in the allow-list"
+
+
+async def test_a_client_past_the_limit_is_refused_with_its_peer_named(
+    serve: list[SerialEndpoint],
+) -> None:
+    s = await start(serve, {"endpoint": "tcp://127.0.0.1:0", "name": "lan"})
+    assert s.endpoint.address is not None
+    clients = [await asyncio.open_connection(*s.endpoint.address) for _ in range(MAX_TCP_CLIENTS)]
+    for reader, _ in clients:
+        await read_until(reader, b"login: ")
+    reader, writer = await asyncio.open_connection(*s.endpoint.address)
+    async with asyncio.timeout(WAIT):
+        assert await reader.read() == b""
+    await s.events.wait("refused")
+    port = writer.get_extra_info("sockname")[1]
+    assert s.events.details("refused") == [
+        f"lan: 127.0.0.1:{port}: too many clients (max {MAX_TCP_CLIENTS})"
+    ]
+    for _, w in [*clients, (reader, writer)]:
+        w.close()
 
 
 class FlakySwitch(FakeSwitch):
@@ -279,3 +301,20 @@ async def test_a_missing_tty_is_retried_until_it_appears_and_after_it_vanishes(
     await s.endpoint.stop()
     peer.close()
     os.close(slave)
+
+
+async def test_a_tcp_session_s_reports_name_its_peer_not_the_name_typed(
+    serve: list[SerialEndpoint],
+) -> None:
+    s = await start(serve, {"endpoint": "tcp://127.0.0.1:0", "name": "lan"})
+    assert s.endpoint.address is not None
+    reader, writer = await asyncio.open_connection(*s.endpoint.address)
+    await read_until(reader, b"login: ")
+    writer.write(b"hunter2\r\nx\r\nalice\r\nsecret\r\n")
+    await read_until(reader, b"logged in as alice\r\nOK\r\n")
+    port = writer.get_extra_info("sockname")[1]
+    assert s.events.details("login_failed") == [
+        f"lan: 127.0.0.1:{port}: failed login (1 this session)"
+    ]
+    assert s.events.details("login") == [f"lan: 127.0.0.1:{port}: alice logged in"]
+    writer.close()

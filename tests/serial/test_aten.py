@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kvmswitchd.core.commands import Step, SwitchTo
+from kvmswitchd.core.commands import Origin, Source, Step, SwitchTo
 from kvmswitchd.serial.aten import LEASE_IDLE, AtenDialect
 from kvmswitchd.serial.channel import EventKind
 from kvmswitchd.serial.login import LoginThrottle
@@ -100,3 +100,14 @@ def test_over_long_and_binary_lines_are_incorrect_and_the_channel_recovers() -> 
     assert d.feed(b"x" * 1000 + b"\r\n") == INCORRECT
     assert d.feed(b"op\x00en\r\n") == INCORRECT
     assert d.feed(b"open\r\n") == OK
+
+
+def test_logout_on_an_open_line_returns_to_exactly_the_line_s_own_actor() -> None:
+    d = aten_driver()
+    d.feed(b"open\r\nsw i02\r\n")
+    before = d.switch.calls[-1][1]
+    d.feed(b"login u alice p secret\r\nsw i03\r\n")
+    assert d.switch.calls[-1][1] == Origin(Source.SERIAL, "aten", "alice")
+    assert d.feed(b"logout\r\nopen\r\nsw i04\r\n") == OK + OK + OK
+    assert d.closes == []
+    assert d.switch.calls[-1][1] == before == Origin(Source.SERIAL, "aten", None)

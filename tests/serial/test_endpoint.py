@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kvmswitchd.core.permissions import Permission, Role, allows
 from kvmswitchd.errors import ConfigError
 from kvmswitchd.serial.aten import AtenDialect
 from kvmswitchd.serial.endpoint import (
@@ -69,13 +70,11 @@ def test_tcp_host_forms() -> None:
     assert parse(endpoint="tcp://kvm.local:5000").host == "kvm.local"
 
 
-def test_tesmart_on_tcp_is_loopback_only_by_default_and_warned_about() -> None:
+def test_tesmart_on_tcp_is_loopback_only_by_default_and_not_warned_about() -> None:
     spec = parse(endpoint="tcp://0.0.0.0:5000", dialect="tesmart")
     assert not spec.login_required
     assert spec.allow == LOOPBACK
-    assert spec.warning is not None
-    assert "no login" in spec.warning
-    assert "127.0.0.0/8" in spec.warning
+    assert spec.warnings(auth=True) == spec.warnings(auth=False) == []
     assert spec.admits("127.0.0.1")
     assert spec.admits("::ffff:127.0.0.1")
     assert not spec.admits("192.168.1.20")
@@ -147,6 +146,23 @@ def test_idle_timeout_zero_turns_it_off() -> None:
         ({"endpoint": "/dev/x", "idle_timeout": -1}, "serial[0].idle_timeout", "seconds"),
         ({"endpoint": "/dev/x", "name": ""}, "serial[0].name", "printable name"),
         ({"endpoint": "/dev/x", "name": "a\nb"}, "serial[0].name", "printable name"),
+        ({"endpoint": "/dev/x", "dialect": ["text"]}, "serial[0].dialect", '"tesmart"'),
+        ({"endpoint": "/dev/x", "role": "root"}, "serial[0].role", '"operator"'),
+        ({"endpoint": "/dev/x", "role": ["admin"]}, "serial[0].role", '"operator"'),
+        ({"endpoint": "/dev/x", "ports": ["1"]}, "serial[0].ports", "table"),
+        ({"endpoint": "/dev/x", "ports": {"fly": []}}, "serial[0].ports.fly", "unknown"),
+        ({"endpoint": "/dev/x", "ports": {"users": []}}, "serial[0].ports.users", "per-port"),
+        ({"endpoint": "/dev/x", "ports": {"switch": "1"}}, "serial[0].ports.switch", "list"),
+        ({"endpoint": "/dev/x", "ports": {"switch": ["x"]}}, "serial[0].ports.switch", "number"),
+        ({"endpoint": "/dev/x", "ports": {"view": ["99"]}}, "serial[0].ports.view", "no port"),
+        ({"endpoint": "tcp://:1", "role": "viewer"}, "serial[0].role", "requires login"),
+        ({"endpoint": "tcp://:1", "ports": {}}, "serial[0].ports", "requires login"),
+        (
+            {"endpoint": "/dev/x", "modem": True, "role": "admin"},
+            "serial[0].role",
+            "requires login",
+        ),
+        ({"endpoint": "/dev/x", "login": True, "ports": {}}, "serial[0].ports", "requires login"),
     ],
 )
 def test_bad_values_name_their_key(table: dict[str, object], key: str, fragment: str) -> None:
@@ -163,3 +179,72 @@ def test_build_core_picks_the_dialect_and_wraps_modems() -> None:
     tesmart = build_core(parse(endpoint="/dev/x", dialect="tesmart"), throttle)
     assert isinstance(tesmart, TesmartDialect)
     assert isinstance(build_core(parse(endpoint="/dev/x", modem=True), throttle), ModemLine)
+
+
+# -- the local line's rights ------------------------------------------------------------
+
+
+def test_a_line_without_login_acts_as_an_admin_by_default() -> None:
+    spec = parse(endpoint="pty:/run/kvm/ttyKVM0")
+    assert spec.role is Role.ADMIN
+    assert dict(spec.ports) == {}
+
+
+def test_a_line_without_login_carries_its_configured_role_and_port_restrictions() -> None:
+    spec = parse(
+        endpoint="/dev/ttyS0", role="operator", ports={"switch": ["1", " 02", "3.4"], "type": []}
+    )
+    assert spec.role is Role.OPERATOR
+    assert dict(spec.ports) == {
+        Permission.SWITCH: frozenset({"1", "2", "3.4"}),
+        Permission.TYPE: frozenset(),
+    }
+    assert parse(endpoint="/dev/ttyS0", dialect="tesmart", role="viewer").role is Role.VIEWER
+
+
+def test_the_parsed_restrictions_cannot_be_changed_through_the_spec() -> None:
+    spec = parse(endpoint="/dev/ttyS0", ports={"switch": ["1"]})
+    with pytest.raises(TypeError):
+        spec.ports[Permission.VIEW] = frozenset()  # type: ignore[index]  # read-only on purpose
+
+
+# -- warnings ---------------------------------------------------------------------------
+
+
+def test_login_endpoints_without_accounts_are_warned_about_as_unusable() -> None:
+    tables: list[dict[str, object]] = [
+        {"endpoint": "tcp://127.0.0.1:5000"},
+        {"endpoint": "/dev/ttyS1", "modem": True},
+        {"endpoint": "/dev/ttyS2", "login": True},
+    ]
+    for index, table in enumerate(tables):
+        spec = parse_endpoint(table, f"serial[{index}]")
+        assert spec.warnings(auth=True) == []
+        (warning,) = spec.warnings(auth=False)
+        assert warning.startswith(f"serial[{index}]: {table['endpoint']} requires a login")
+        assert "http.auth = false" in warning
+    assert parse(endpoint="pty:/x").warnings(auth=False) == []
+
+
+@pytest.mark.parametrize("allow", [["0.0.0.0/0"], ["10.0.0.0/8", "::/0"], ["0.0.0.0"]])
+def test_tesmart_on_a_wide_open_allow_list_is_warned_about(allow: list[str]) -> None:
+    spec = parse_endpoint(
+        {"endpoint": "tcp://0.0.0.0:5000", "dialect": "tesmart", "allow": allow}, "serial[2]"
+    )
+    if allow == ["0.0.0.0"]:  # a single host, not the world
+        assert spec.warnings(auth=True) == []
+        return
+    (warning,) = spec.warnings(auth=True)
+    assert warning.startswith("serial[2]: the tesmart dialect has no login")
+    assert "from anywhere" in warning
+    assert spec.warning == warning
+
+
+def test_a_line_s_spec_answers_permission_checks_as_a_user_would() -> None:
+    spec = parse(endpoint="/dev/ttyS0", role="operator", ports={"switch": ["1", "2"]})
+    assert allows(spec, Permission.SWITCH, "2")
+    assert allows(spec, Permission.SWITCH, "2.3")
+    assert not allows(spec, Permission.SWITCH, "12")
+    assert allows(spec, Permission.VIEW, "12")
+    assert not allows(spec, Permission.CONFIGURE, "1")
+    assert allows(parse(endpoint="pty:/x"), Permission.CONFIGURE, "4")

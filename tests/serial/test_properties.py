@@ -3,14 +3,15 @@ chunking of a byte stream gives the same replies and the same switches."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kvmswitchd.serial.aten import AtenDialect
-from kvmswitchd.serial.channel import ChannelCore
+from kvmswitchd.serial.channel import Action, ChannelCore
 from kvmswitchd.serial.login import LoginThrottle
 from kvmswitchd.serial.modem import ModemLine, ModemState
 from kvmswitchd.serial.tesmart import TesmartDialect
@@ -169,3 +170,73 @@ def test_any_chunking_gives_the_same_replies(
     byte_by_byte.start()
     assert byte_by_byte.feed_chunks([data[i : i + 1] for i in range(len(data))]) == expected
     assert expected  # the script does produce replies
+
+
+# -- the text dialect's run-at-once path -------------------------------------------------
+
+
+def text_core(
+    kind: type[TextDialect], throttle: LoginThrottle, echo: bool, telnet: bool, login: bool
+) -> ChannelCore:
+    return kind(channel="t", throttle=throttle, echo=echo, telnet=telnet, login_required=login)
+
+
+class BytewiseText(TextDialect):
+    """The reference: every byte through ``_byte``, never a run at once."""
+
+    def _bytes(self, buf: bytearray, start: int, now: float, out: list[Action]) -> int:
+        self._byte(buf[start], now, out)
+        return 1
+
+
+PIECES = [
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\t",
+    b"\x08",
+    b"\x7f",
+    b"\x03",
+    b"\x1b[A",
+    b"\xff\xfb\x01",
+    b"\xff\xfa\x18",
+    b"\xc3\xa9",
+    b"\xff",
+    b"\x00",
+    b"login alice secret\r",
+    b"login bob\r",
+    b"alice\r",
+    b"secret\r",
+    b"port 2\r",
+    b"name 3 ",
+    b"x" * 120,
+    b"y" * 300,
+    b"status\r",
+    b"logout\r",
+]
+
+
+@settings(max_examples=150)
+@example(
+    [b"y" * 300, b"\x08", b"\x08", b"\xc3\xa9", b"\r"], False, False, False, []
+)  # still too long
+@example(
+    [b"y" * 300, b"\x7f", b"\xc3\xa9", b"x" * 120], True, True, False, [3]
+)  # erased, echoes again
+@given(
+    st.lists(st.sampled_from(PIECES), max_size=40),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+    st.lists(st.integers(min_value=0), max_size=6),
+)
+def test_taking_plain_runs_at_once_changes_nothing(
+    pieces: list[bytes], echo: bool, telnet: bool, login: bool, cuts: list[int]
+) -> None:
+    data = b"".join(pieces)
+    runs: list[tuple[bytes, list[str], list[object]]] = []
+    for kind in (TextDialect, BytewiseText):
+        d = Driver(functools.partial(text_core, kind, LoginThrottle(), echo, telnet, login))
+        sent = d.start() + d.feed_chunks(split(data, cuts))
+        runs.append((sent, [n.detail for n in d.notices], [c for c, _ in d.switch.calls]))
+    assert runs[0] == runs[1]

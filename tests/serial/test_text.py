@@ -269,13 +269,15 @@ def test_logout_on_a_login_required_line_ends_the_session() -> None:
     assert d.core.user is None
 
 
-def test_logout_on_an_open_line_just_forgets_the_user() -> None:
+def test_logout_on_an_open_line_returns_to_exactly_the_line_s_own_actor() -> None:
     d = text_driver()
+    d.feed(b"port 3\r")
+    before = d.switch.calls[-1][1]
     d.feed(b"login alice secret\r")
     assert d.feed(b"logout\r") == b"OK\r\n"
     assert d.closes == []
     d.feed(b"port 2\r")
-    assert d.switch.calls[-1][1].user is None
+    assert d.switch.calls[-1][1] == before == Origin(Source.SERIAL, "ttyKVM0", None)
 
 
 def test_quit_says_bye_and_closes() -> None:
