@@ -25,6 +25,7 @@ from kvmswitchd.console.sources import ConsoleSource, build_sources
 from kvmswitchd.core.commands import Origin, Source, Step, SwitchTo
 from kvmswitchd.core.guard import Actor, ActorKind
 from kvmswitchd.core.hotkeys import HotkeyDetector
+from kvmswitchd.core.permissions import Permission, Role
 from kvmswitchd.core.ports import Channel, PortId
 from kvmswitchd.core.switch import SwitchCore
 from kvmswitchd.edids import EdidBook, Override
@@ -41,6 +42,9 @@ from kvmswitchd.switchboard import Switchboard
 from kvmswitchd.targets.target import TargetBackend
 
 log = logging.getLogger(__name__)
+
+# The rights of a serial line that requires a login, with nobody logged in: none.
+NO_RIGHTS = (Role.VIEWER, {Permission.VIEW: frozenset[str]()})
 
 # Daemon.stop() returns within this many seconds, whatever clients or devices stall.
 STOP_BUDGET = 5.0
@@ -357,6 +361,10 @@ class Daemon:
             log.info("serial %s: %s", kind, detail)
 
         for spec in specs:
+            # nobody logged in: the line acts with its own rights; a line that requires a
+            # login has none of its own (its user's apply)
+            rights = (spec.role, spec.ports) if not spec.login_required else NO_RIGHTS
+            board.actors.lines[spec.name] = Actor(spec.name, *rights, ActorKind.LINE)
             endpoint = SerialEndpoint(spec, board, on_event)  # its warnings: preflight's
             await endpoint.start()
             self._serial.append(endpoint)

@@ -217,18 +217,11 @@ def _warnings(config: Config) -> Iterator[Finding]:
 
 
 def serial_endpoint_warnings(spec: EndpointSpec, path: str, config: Config) -> Iterator[Finding]:
-    """Warnings about one ``[[serial]]`` endpoint: THE HOOK for ``EndpointSpec.warnings``.
-
-    ``EndpointSpec.warnings(auth=...)`` is being added on another branch (with the login
-    check below and a narrower tesmart rule). Once both are merged this body becomes one
-    loop over ``spec.warnings(auth=config.http.auth)``, each yielded as a Finding.
-    """
-    if spec.warning is not None:
-        yield Finding("serial_no_login", f"{path}.dialect", spec.warning)
-    if spec.login_required and not config.http.auth:
-        yield Finding(
-            "serial_login_impossible",
-            f"{path}.login",
-            f"{spec.endpoint} requires a login, but http.auth = false keeps no accounts: "
-            "nobody can ever log in there",
-        )
+    """Warnings about one ``[[serial]]`` endpoint, from ``EndpointSpec.warnings``: a login
+    nobody can give (no accounts), a dialect without login open to the whole network."""
+    for text in spec.warnings(auth=config.http.auth):
+        message = text.removeprefix(f"{spec.key}: ")
+        if spec.login_required:
+            yield Finding("serial_login_impossible", f"{path}.login", message)
+        else:
+            yield Finding("serial_no_login", f"{path}.dialect", message)

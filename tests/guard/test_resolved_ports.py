@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from kvmswitchd.core.commands import GetLog, GetStatus, Origin, Source, Step
+from kvmswitchd.core.commands import GetLog, GetStatus, Origin, Source, Step, SwitchTo
+from kvmswitchd.core.ports import Channel
+from tests.daemon.conftest import start
 from tests.guard.conftest import Unit
 
 
@@ -223,3 +226,38 @@ async def test_input_whose_body_arrives_after_the_focus_moved_is_refused(unit: U
     moved.set()
     assert await task == 403
     assert "z" not in unit.text(3)
+
+
+async def test_a_local_serial_line_without_login_acts_with_its_configured_rights(
+    tmp_path: Path,
+) -> None:
+    line = {
+        "endpoint": f"pty:{tmp_path / 'tty'}",
+        "name": "desk",
+        "role": "operator",
+        "ports": {"switch": ["1", "2"], "view": ["1", "2"]},
+    }
+    daemon, board = await start(tmp_path / "state", {"serial": [line]})
+    try:
+        origin = Origin(Source.SERIAL, detail="desk")  # what the line's core sends
+        for _ in range(3):
+            assert (await board.execute(Step(1), origin)).ok
+            assert board.core.focus_of(Channel.KM).unit in {1, 2}
+        refused = await board.execute(SwitchTo("3"), origin)
+        assert not refused.ok and refused.error == "forbidden"
+        status = (await board.execute(GetStatus(), origin)).status
+        assert status is not None and [p.id for p in status.ports] == ["1", "2"]
+    finally:
+        await daemon.stop()
+
+
+async def test_a_login_line_with_nobody_logged_in_has_no_rights_of_its_own(
+    tmp_path: Path,
+) -> None:
+    line = {"endpoint": "tcp://127.0.0.1:0", "name": "lan"}
+    daemon, board = await start(tmp_path / "state", {"http": {"auth": True}, "serial": [line]})
+    try:
+        outcome = await board.execute(SwitchTo("2"), Origin(Source.SERIAL, detail="lan"))
+        assert not outcome.ok and outcome.error == "forbidden"
+    finally:
+        await daemon.stop()
