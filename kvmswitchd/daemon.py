@@ -34,6 +34,7 @@ from kvmswitchd.errors import ConfigError, StateFileError
 from kvmswitchd.journal import Journal
 from kvmswitchd.port import Port
 from kvmswitchd.router import Router
+from kvmswitchd.savedstate import Reset, SavedState, read_saved_state
 from kvmswitchd.serial.adapter import SerialEndpoint
 from kvmswitchd.serial.endpoint import parse_endpoint
 from kvmswitchd.statefile import StateFile, StateSaver
@@ -108,27 +109,15 @@ def make_target(config: PortConfig, backends: Backends) -> TargetBackend:
             raise ConfigError(f"ports.{config.unit}.target", f"target {other!r} is not available")
 
 
-def restore_core(config: Config, saved: dict[str, Any]) -> SwitchCore:
+def restore_core(config: Config, saved: SavedState) -> SwitchCore:
+    """The switch core as saved: configured names, then what the API set last."""
     names: dict[int, str] = {}
     for unit in range(1, config.ports + 1):
         configured = config.port(unit).name
         if configured:
             names[unit] = configured
-    saved_names = saved.get("names")
-    if isinstance(saved_names, dict):
-        for key, value in saved_names.items():
-            if isinstance(key, str) and key.isdigit() and isinstance(value, str) and value:
-                names[int(key)] = value
-    focus: dict[Channel, PortId] = {}
-    saved_focus = saved.get("focus")
-    if isinstance(saved_focus, dict):
-        for channel in Channel:
-            value = saved_focus.get(channel.value)
-            if isinstance(value, str):
-                unit_text, _, sub = value.partition(".")
-                if unit_text.isdigit() and (not sub or sub.isdigit()):
-                    focus[channel] = PortId(int(unit_text), int(sub) if sub else None)
-    return SwitchCore(config.ports, names, focus)
+    names.update(saved.names)
+    return SwitchCore(config.ports, names, dict(saved.focus))
 
 
 def make_detector(config: Config) -> HotkeyDetector | None:
@@ -153,7 +142,8 @@ def build_board(
         state_dir, max_bytes=config.log.max_bytes, keep=config.log.keep, clock=time.time
     )
     journal.open()
-    core = restore_core(config, saved)
+    state, resets = read_saved_state(saved, config.ports)
+    core = restore_core(config, state)
     board_ref: list[Switchboard] = []
 
     def on_leds(unit: int, leds: Leds) -> None:
@@ -180,12 +170,15 @@ def build_board(
         if pc.edid is not None:
             edids.set_override(unit, Override.parse(pc.edid))
         edids.idle_monitor[unit] = pc.idle_monitor
-    problems = edids.restore(saved.get("edids"))  # what the API set last wins over the file
+    # what the API set last wins over the config file
+    unusable = edids.restore(state.overrides, state.idle_monitor)
+    resets += tuple(Reset(f"edids.overrides.{u}", why) for u, why in unusable.items())
     board = Switchboard(config, core, ports, journal, router, edids, monotonic=monotonic)
     board.backends = backends
     board_ref.append(board)
-    for problem in problems:
-        journal.record("state_reset", "system", (), None, {"problem": problem})
+    for reset in resets:
+        log.warning("state file: %s dropped: %s", reset.what, reset.why)
+        journal.record("state_reset", "system", (), None, reset.detail())
     board.present_all()
     return board
 
