@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from kvmswitchd.config import Config, parse_config
 from kvmswitchd.core.eventlog import LogQuery
 from kvmswitchd.core.ports import Channel, PortId
 from kvmswitchd.core.switch import MAX_NAME_LEN
-from kvmswitchd.daemon import restore_core
+from kvmswitchd.daemon import build_board, restore_core
 from kvmswitchd.edids import EdidBook, Override
 from kvmswitchd.savedstate import read_saved_state
 from kvmswitchd.statefile import STATE_VERSION
@@ -196,6 +197,21 @@ def test_any_json_in_any_field_loads_a_valid_state_and_never_raises(doc: Any, po
     assert more == ()  # what the daemon saves next time is clean
     assert again.overrides == book.overrides
     assert all(len(r.what) < 200 for r in resets)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=FIELDS)
+def test_the_daemons_board_builds_from_any_state_document(doc: Any) -> None:
+    with tempfile.TemporaryDirectory() as state_dir:
+        board = build_board(config(), Path(state_dir), doc, monotonic=lambda: 0.0)
+        try:
+            state = board.state()  # every read the API serves works
+            assert len(state["ports"]) == PORTS
+            _again, resets = read_saved_state(json.loads(json.dumps(board.snapshot())), PORTS)
+            assert resets == ()
+        finally:
+            board.close()
+            board.journal.close()
 
 
 # -- the daemon -----------------------------------------------------------------------
