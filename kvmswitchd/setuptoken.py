@@ -47,4 +47,7 @@ class SetupToken:
     def discard(self) -> None:
         """Setup is done (or not needed): the token stops working and its file goes."""
         self._digest = None
-        self.path.unlink(missing_ok=True)
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:  # the admin exists either way; the token no longer works
+            log.warning("cannot remove the used setup token file %s: %s", self.path, exc)

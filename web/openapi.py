@@ -384,7 +384,12 @@ AUTH_OPERATIONS: dict[str, Operation] = {
             ("name",),
             closed=True,
             name={"type": "string", "minLength": 1, "maxLength": MAX_TOKEN_NAME_LEN},
-            expires_in={"type": "number", "minimum": 1, "maximum": MAX_TOKEN_LIFETIME},
+            expires_in={
+                "type": ["number", "null"],
+                "minimum": 1,
+                "maximum": MAX_TOKEN_LIFETIME,
+                "description": "seconds from now; absent or null: until revoked",
+            },
         ),
     ),
     f"GET {PREFIX}/auth/tokens": op(

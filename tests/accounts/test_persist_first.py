@@ -14,7 +14,7 @@ from kvmswitchd.accounts import Accounts, Credential
 from kvmswitchd.core.commands import Origin, Source
 from kvmswitchd.core.permissions import Permission, Role
 from kvmswitchd.core.usersfile import users_document
-from kvmswitchd.errors import SaveError
+from kvmswitchd.errors import BusyError, SaveError
 from tests.accounts.fakes import HTTP, PASSWORD, Clock, Disk, Journal, Secrets, make_accounts
 
 ADMIN = Origin(Source.HTTP, "192.0.2.7", user="root")
@@ -154,3 +154,15 @@ async def test_concurrent_changes_never_overwrite_each_other(tmp_path: Path) -> 
     assert {f"u{n}" for n in range(6)} <= {u.name for u in w.accounts.table}
     assert len(w.accounts.tokens("bob")) == 7
     assert w.accounts.path.read_bytes() == memory(w.accounts)
+
+
+async def test_setup_succeeds_when_the_used_token_file_cannot_be_removed(tmp_path: Path) -> None:
+    accounts = make_accounts(tmp_path, Clock(), Journal(), Secrets())
+    token = accounts.setup_token()
+    accounts.setup_path.unlink()
+    accounts.setup_path.mkdir()  # unlink() of a directory fails
+    (accounts.setup_path / "keep").write_text("x")
+    user, session = await accounts.setup(token, "root", PASSWORD, HTTP)
+    assert user.name == "root" and accounts.resolve_session(session) is not None
+    with pytest.raises(BusyError):  # setup is done: the token is spent all the same
+        await accounts.setup(token, "other", PASSWORD, HTTP)
