@@ -192,15 +192,13 @@ class EdidBook:
         The whole change is checked before any of it is made: a refused change leaves
         the port exactly as it was."""
         detail: dict[str, Any] = {}
-        override = change.override if change.set_override else self.overrides.get(unit)
-        video = self._compute(unit, override)  # raises before anything changes
-        if change.set_override:
+        if change.set_override:  # first: the one step that can be refused
             self.set_override(unit, change.override)
             detail["edid"] = change.override.summary() if change.override else "default"
         if change.idle_monitor is not None:
             self.idle_monitor[unit] = change.idle_monitor
             detail["idle_monitor"] = change.idle_monitor
-        detail["mode"] = str(video.mode)
+        detail["mode"] = str(self.video(unit).mode)
         return detail
 
     def video(self, unit: int) -> PortVideo:
