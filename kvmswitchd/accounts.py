@@ -11,7 +11,6 @@ a session id or a token.
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -48,8 +47,6 @@ from kvmswitchd.passwords import MAX_CONCURRENT_HASHES, LoginThrottledError, Pas
 from kvmswitchd.setuptoken import SetupToken
 from kvmswitchd.statefile import write_atomic
 from kvmswitchd.userstore import UserStore, Writer
-
-log = logging.getLogger(__name__)
 
 USERS_FILE = "users.json"
 SETUP_FILE = "setup-token"
