@@ -25,6 +25,9 @@ EDID_KEYS = frozenset({"overrides", "idle_monitor"})
 # Characters of a bad key or value quoted in a Reset; a hostile file cannot make one
 # log line carry megabytes.
 MAX_QUOTED = 40
+# Resets reported one by one; past this, one summary counts the rest, so a state file
+# with a million bad entries cannot flood (and rotate away) the event log at start.
+MAX_RESETS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,9 @@ def read_saved_state(doc: object, ports: int) -> tuple[SavedState, tuple[Reset, 
     )
     overrides = _overrides(_object(edids, "overrides", resets, "edids."), ports, resets)
     idle = _idle(_object(edids, "idle_monitor", resets, "edids."), ports, resets)
+    if len(resets) > MAX_RESETS:
+        more = len(resets) - MAX_RESETS + 1
+        resets[MAX_RESETS - 1 :] = [Reset("state", f"{more} more bad entries dropped")]
     return SavedState(focus, names, overrides, idle), tuple(resets)
 
 

@@ -21,7 +21,7 @@ from kvmswitchd.core.ports import Channel, PortId
 from kvmswitchd.core.switch import MAX_NAME_LEN
 from kvmswitchd.daemon import build_board, restore_core
 from kvmswitchd.edids import EdidBook, Override
-from kvmswitchd.savedstate import read_saved_state
+from kvmswitchd.savedstate import MAX_RESETS, read_saved_state
 from kvmswitchd.statefile import STATE_VERSION
 from tests.daemon.conftest import start
 from tests.validate.test_edid_refusals import checksum_broken, without_modes
@@ -136,6 +136,13 @@ def test_a_hostile_key_is_quoted_short_in_the_reset() -> None:
     got = whats({"names": {"9" * 100_000: "x"}, "k" * 100_000: 1})
     assert all(len(what) < 100 for what in got)
     assert all(len(why) < 300 for why in got.values())
+
+
+def test_a_flood_of_bad_entries_is_reported_in_a_bounded_number_of_resets() -> None:
+    state, resets = read_saved_state({"names": {str(n): 0 for n in range(10_000)}}, PORTS)
+    assert len(resets) == MAX_RESETS
+    assert resets[-1].what == "state" and "more bad entries dropped" in resets[-1].why
+    assert state.names == {}
 
 
 # -- any JSON in any field ----------------------------------------------------------------
