@@ -1,114 +1,55 @@
-"""Accounts adapter (SPEC §9): argon2 hashing, the users file, the setup token, the log.
+"""Accounts adapter (SPEC §9): setup, logins, sessions, tokens, users, and the log.
 
-The rules live in ``kvmswitchd.core.accounts`` / ``kvmswitchd.core.permissions``; this
-module hashes passwords off the event loop, keeps ``users.json`` (mode 0600, written
-atomically: users, password hashes, token and session digests — never a secret) and
-records every login, logout, refusal and account change in the event log. Nothing
-here logs a password, a session id or a token.
+The rules live in ``kvmswitchd.core.accounts`` / ``kvmswitchd.core.permissions``;
+passwords are checked by ``kvmswitchd.passwords``; every change goes through
+``kvmswitchd.userstore``: the users file is saved first and the change takes effect only
+once it is (a failed save is a SaveError and changes nothing). Every login, logout,
+refusal and account change is recorded in the event log. Nothing here logs a password,
+a session id or a token.
 """
 
 from __future__ import annotations
 
-import asyncio
-import enum
-import hmac
-import logging
-import secrets
+import contextlib
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from kvmswitchd.core.accounts import (
-    MAX_CREDENTIAL_LEN,
-    MAX_NAME_LEN,
-    MAX_PASSWORD_LEN,
-    NAME_RE,
     ApiToken,
     Session,
     SessionPolicy,
     Sessions,
-    Throttle,
     ThrottlePolicy,
     User,
     UserTable,
     check_name,
     check_password,
     digest_of,
-    parse_users_document,
-    users_document,
+    parse_lifetime,
 )
 from kvmswitchd.core.commands import Origin
 from kvmswitchd.core.permissions import Permission, PortRestrictions, Role, authorize
-from kvmswitchd.errors import (
-    AuthError,
-    BusyError,
-    DeviceError,
-    InputError,
-    PermissionDenied,
-    StateFileError,
+from kvmswitchd.credentials import (
+    TOKEN_PREFIX,
+    AccountLog,
+    Credential,
+    JournalRecord,
+    Via,
+    new_secret,
 )
-from kvmswitchd.statedir import read_nofollow
+from kvmswitchd.errors import AuthError, BusyError, InputError, PermissionDenied, SaveError
+from kvmswitchd.passwords import MAX_CONCURRENT_HASHES, LoginThrottledError, Passwords
+from kvmswitchd.setuptoken import SetupToken
 from kvmswitchd.statefile import write_atomic
-
-log = logging.getLogger(__name__)
+from kvmswitchd.userstore import UserStore, Writer
 
 USERS_FILE = "users.json"
 SETUP_FILE = "setup-token"
-# Users, hashes and session digests fit in far less; reading more would let a planted
-# file exhaust memory at start.
-MAX_USERS_FILE_BYTES = 16 << 20
-# argon2 hashes running at once (each takes ~64 MiB and tens of ms of CPU on purpose);
-# stops a burst of logins from exhausting memory. Others wait their turn.
-MAX_CONCURRENT_HASHES = 2
-# Makes a leaked bearer token recognisable to secret scanners.
-TOKEN_PREFIX = "kvmt_"  # noqa: S105  # a public prefix, not a secret
-
-
-class JournalRecord(Protocol):
-    """``Journal.record``."""
-
-    def __call__(
-        self,
-        kind: str,
-        source: str,
-        ports: tuple[str, ...] = (),
-        user: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> object: ...
-
-
-class LoginThrottledError(AuthError):
-    """Too many failed logins from this client or for this user: wait ``retry_after`` s."""
-
-    code = "throttled"
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"too many failed logins; try again in {retry_after:.0f} s")
-        self.retry_after = retry_after
-
-
-class Via(enum.StrEnum):
-    SESSION = "session"
-    BEARER = "bearer"
-
-
-@dataclass(frozen=True, slots=True)
-class Credential:
-    """What authenticated a request: a session (``key`` = its digest) or a token (its id)."""
-
-    user: str
-    via: Via
-    key: str
-    expires: float | None = None
-
-
-def new_secret() -> str:
-    return secrets.token_urlsafe(32)
 
 
 class Accounts:
@@ -122,40 +63,45 @@ class Accounts:
         hasher: PasswordHasher | None = None,
         sessions: SessionPolicy | None = None,
         throttle: ThrottlePolicy | None = None,
+        writer: Writer = write_atomic,
     ) -> None:
         self.path = state_dir / USERS_FILE
         self.setup_path = state_dir / SETUP_FILE
-        self._record = journal_record
+        self._log = AccountLog(journal_record)
         self._clock = clock  # wall-clock seconds: sessions and tokens outlive a restart
         self._secret = secret
-        self._hasher = hasher or PasswordHasher()
-        self._hashing = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
-        self._dummy_hash: str | None = None
-        self.table = UserTable()
-        self.sessions = Sessions(sessions)
-        self.throttle = Throttle(throttle)
-        self._setup_digest: str | None = None
-        self._generation = 0
-        self._saved = 0
-        self._writer: asyncio.Task[None] | None = None
+        self.store = UserStore(self.path, clock=clock, writer=writer, policy=sessions)
+        self.passwords = Passwords(
+            self.store.user,
+            self._log,
+            clock=clock,
+            secret=secret,
+            hasher=hasher,
+            throttle=throttle,
+        )
+        self.throttle = self.passwords.throttle
+        self._setup = SetupToken(self.setup_path, secret=secret, writer=writer)
+
+    @property
+    def table(self) -> UserTable:
+        """The saved user table (read it; change it only through ``store.change``)."""
+        return self.store.table
+
+    @property
+    def sessions(self) -> Sessions:
+        return self.store.sessions
+
+    def user(self, name: str) -> User | None:
+        """The account called ``name`` as it is now (the guarded path looks rights up here
+        on every command, so a change applies at once); None when there is none."""
+        return self.store.table.get(name)
 
     # -- start ------------------------------------------------------------------------
 
     def load(self) -> None:
         """Read the users file; StateFileError when it is unusable (the daemon must stop:
         silently starting with no users would reopen setup)."""
-        try:
-            raw = read_nofollow(self.path, MAX_USERS_FILE_BYTES)  # a planted symlink: refused
-        except FileNotFoundError:
-            return
-        if len(raw) > MAX_USERS_FILE_BYTES:
-            raise StateFileError(f"{self.path} is over {MAX_USERS_FILE_BYTES} bytes: not ours")
-        users, sessions = parse_users_document(raw)
-        self.table = UserTable({u.name: u for u in users})
-        for session in sessions:
-            if self.table.get(session.user) is not None:
-                self.sessions.restore(session)
-        self.sessions.purge(self._clock())
+        self.store.load()
 
     @property
     def needs_setup(self) -> bool:
@@ -165,45 +111,35 @@ class Accounts:
         """With no users: a new one-time token, written to ``setup_path`` (mode 0600) and
         returned for the daemon to print. With users: None (a stale file is removed)."""
         if not self.needs_setup:
-            self.setup_path.unlink(missing_ok=True)
+            self._setup.discard()
             return None
-        token = self._secret()
-        self.setup_path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.setup_path, (token + "\n").encode(), 0o600)
-        self._setup_digest = digest_of(token)
-        log.warning(
-            "no users yet: create the first admin with the setup token in %s", self.setup_path
-        )
-        return token
+        return self._setup.issue()
 
     async def setup(
         self, token: object, name: object, password: object, origin: Origin
     ) -> tuple[User, str]:
         """Create the first admin with the setup token; returns it and a session id."""
-        self._not_throttled((self._from(origin),), origin, "setup")
+        self.passwords.not_throttled((self.passwords.key_of(origin),), origin, "setup")
         if not self.needs_setup:
             raise BusyError("setup is already done; log in")
-        expected = self._setup_digest
-        if (
-            not isinstance(token, str)
-            or len(token) > MAX_CREDENTIAL_LEN
-            or expected is None
-            or not hmac.compare_digest(digest_of(token), expected)
-        ):
-            self.throttle.failure(self._from(origin), self._clock())
+        if not self._setup.matches(token):
+            self.throttle.failure(self.passwords.key_of(origin), self._clock())
             self._log("login_failed", origin, None, reason="bad setup token")
             raise AuthError("the setup token is not valid")
         name, password = check_name(name), check_password(password)
-        hashed = await self._hash(password)
-        if not self.needs_setup:
-            raise BusyError("setup is already done; log in")
+        hashed = await self.passwords.hash(password)
         now = self._clock()
         user = User(name, Role.ADMIN, hashed, created=now)
-        self.table.add(user)
-        self._setup_digest = None
-        secret = self._new_session(name, now)
-        await self._persist()
-        self.setup_path.unlink(missing_ok=True)
+        secret = self._secret()
+
+        def edit(table: UserTable, sessions: Sessions) -> None:
+            if len(table):
+                raise BusyError("setup is already done; log in")
+            table.add(user)
+            sessions.create(name, secret, now)
+
+        await self.store.change(edit)
+        self._setup.discard()
         self._log("setup", origin, name)
         return user, secret
 
@@ -211,9 +147,19 @@ class Accounts:
 
     async def login(self, name: object, password: object, origin: Origin) -> tuple[User, str]:
         """Check a password (throttled); returns the user and a new session id."""
-        user = await self._check_password(name, password, origin, record=True)
-        secret = self._new_session(user.name, self._clock())
-        await self._persist()
+        checked, rehashed = await self.passwords.check(name, password, origin, record=True)
+        secret = self._secret()
+        now = self._clock()
+
+        def edit(table: UserTable, sessions: Sessions) -> User:
+            user = self._unchanged(table, checked)
+            if rehashed is not None:
+                user = replace(user, password_hash=rehashed)
+                table.replace(user)
+            sessions.create(user.name, secret, now)
+            return user
+
+        user = await self.store.change(edit)
         self._log("login", origin, user.name, via="password")
         return user, secret
 
@@ -222,71 +168,33 @@ class Accounts:
     ) -> str | None:
         """For serial logins (``CommandBus.authenticate``): the user name, or None."""
         try:
-            user = await self._check_password(name, password, origin, record=record)
+            user, rehashed = await self.passwords.check(name, password, origin, record=record)
         except (AuthError, InputError):
             return None
+        if rehashed is not None:
+            await self._save_rehash(user, rehashed)
         if record:
             self._log("login", origin, user.name, via="password")
         return user.name
 
-    async def _check_password(
-        self, name: object, password: object, origin: Origin, *, record: bool
-    ) -> User:
-        if not isinstance(name, str) or not isinstance(password, str):
-            raise InputError("name and password must be strings")
-        if len(password) > MAX_PASSWORD_LEN:
-            raise InputError(f"password must be at most {MAX_PASSWORD_LEN} characters")
-        valid_name = len(name) <= MAX_NAME_LEN and NAME_RE.fullmatch(name) is not None
-        keys = (self._from(origin),) + ((f"user:{name}",) if valid_name else ())
-        self._not_throttled(keys, origin, "login", record=record)
-        user = self.table.get(name) if valid_name else None
-        hashed = user.password_hash if user else None
-        ok = await self._verify(hashed, password, keys, origin, record=record)
-        if ok:  # the password may have changed, or the user gone, while we verified
-            user = self.table.get(name)
-            ok = user is not None and user.password_hash == hashed
-        if user is None or not ok:
-            now = self._clock()
-            for key in keys:
-                self.throttle.failure(key, now)
-            if record:  # an unknown "name" may be a password typed in the wrong box
-                self._log(
-                    "login_failed",
-                    origin,
-                    user.name if user else None,
-                    reason="wrong password" if user else "unknown user",
-                )
+    @staticmethod
+    def _unchanged(table: UserTable, checked: User) -> User:
+        """``checked`` as it is in ``table``; AuthError when it was deleted or its
+        password changed while its password was being verified."""
+        user = table.get(checked.name)
+        if user is None or user.password_hash != checked.password_hash:
             raise AuthError("wrong user name or password")
-        self.throttle.success(f"user:{name}")
-        if self._hasher.check_needs_rehash(user.password_hash):  # hashing parameters rose
-            rehashed = await self._hash(password)
-            current = self.table.get(user.name)
-            if current is not None and current.password_hash == user.password_hash:
-                user = replace(current, password_hash=rehashed)
-                self.table.replace(user)
         return user
 
-    def _not_throttled(
-        self, keys: tuple[str, ...], origin: Origin, what: str, *, record: bool = True
-    ) -> None:
-        now = self._clock()
-        wait = max((self.throttle.check(k, now) or 0.0) for k in keys)
-        if wait > 0:
-            if record:
-                self._log(
-                    "login_failed",
-                    origin,
-                    None,
-                    reason=f"{what} throttled",
-                    retry_after=round(wait, 1),
-                )
-            raise LoginThrottledError(wait)
+    async def _save_rehash(self, checked: User, rehashed: str) -> None:
+        def edit(table: UserTable, _sessions: Sessions) -> None:
+            current = table.get(checked.name)
+            if current is not None and current.password_hash == checked.password_hash:
+                table.replace(replace(current, password_hash=rehashed))
 
-    def _new_session(self, name: str, now: float) -> str:
-        self.sessions.purge(now)  # sessions nobody came back to leave the file here
-        secret = self._secret()
-        self.sessions.create(name, secret, now)
-        return secret
+        # On a failed save the old hash still works; the upgrade is tried at the next login.
+        with contextlib.suppress(SaveError):
+            await self.store.change(edit)
 
     # -- requests ---------------------------------------------------------------------
 
@@ -300,16 +208,21 @@ class Accounts:
             self.sessions.revoke(session.digest)
             return None
         if self.sessions.touch(session, now):
-            self._mark_dirty()  # saved in the background; idle expiry survives restarts
+            self.store.save_soon()  # idle expiry survives restarts
         expires = self.sessions.expires(self.sessions.get(session.digest, now) or session)
         return user, Credential(user.name, Via.SESSION, session.digest, expires)
 
     def resolve_bearer(self, secret: str) -> tuple[User, Credential] | None:
-        found = self.table.by_token(secret)
+        """The user of a live bearer token; None when unknown, revoked or expired (an
+        expired token is then pruned from the users file)."""
+        now = self._clock()
+        found = self.table.by_token(secret, now)
         if found is None:
+            if self.table.has_expired_tokens(now):
+                self.store.save_soon()
             return None
         user, token = found
-        return user, Credential(user.name, Via.BEARER, token.id)
+        return user, Credential(user.name, Via.BEARER, token.id, token.expires)
 
     def recheck(self, credential: Credential | None) -> User:
         """The user behind a credential still in force (a websocket re-checks per
@@ -317,12 +230,13 @@ class Accounts:
         if credential is None:
             raise AuthError("log in first")
         user = self.table.get(credential.user)
+        now = self._clock()
         if user is not None:
             if credential.via is Via.SESSION:
-                session = self.sessions.get(credential.key, self._clock())
+                session = self.sessions.get(credential.key, now)
                 if session is not None and session.user == user.name:
                     return user
-            elif any(t.id == credential.key for t in user.tokens):
+            elif any(t.id == credential.key and not t.expired(now) for t in user.tokens):
                 return user
         raise AuthError("the session has ended; log in again")
 
@@ -351,11 +265,13 @@ class Accounts:
     ) -> int:
         if credential.via is not Via.SESSION:
             raise InputError("bearer tokens are revoked with DELETE /api/v1/auth/tokens/{id}")
-        if everywhere:
-            ended = self.sessions.revoke_all_for_user(credential.user)
-        else:
-            ended = 1 if self.sessions.revoke(credential.key) else 0
-        await self._persist()
+
+        def edit(_table: UserTable, sessions: Sessions) -> int:
+            if everywhere:
+                return sessions.revoke_all_for_user(credential.user)
+            return 1 if sessions.revoke(credential.key) else 0
+
+        ended = await self.store.change(edit)
         self._log("logout", origin, credential.user, sessions_ended=ended)
         return ended
 
@@ -369,51 +285,56 @@ class Accounts:
         user = self.recheck(credential)
         new = check_password(new)
         try:
-            checked = await self._check_password(user.name, old, origin, record=False)
+            checked, _ = await self.passwords.check(user.name, old, origin, record=False)
         except AuthError as exc:
             self.refused(origin, f"password change: {exc}", user=user.name)
             if isinstance(exc, LoginThrottledError):
                 raise
             raise PermissionDenied("the old password is wrong") from None
-        hashed = await self._hash(new)
-        await self._replace_secrets(checked, origin, password_hash=hashed)
-        if credential.via is not Via.SESSION:
-            return None
-        secret = self._new_session(user.name, self._clock())
-        await self._persist()
+        hashed = await self.passwords.hash(new)
+        secret = self._secret() if credential.via is Via.SESSION else None
+        now = self._clock()
+
+        def edit(table: UserTable, sessions: Sessions) -> tuple[int, int]:
+            current = self._unchanged(table, checked)
+            table.replace(replace(current, password_hash=hashed, tokens=()))
+            ended = sessions.revoke_all_for_user(current.name)
+            if secret is not None:
+                sessions.create(current.name, secret, now)
+            return ended, len(current.tokens)
+
+        ended, revoked = await self.store.change(edit)
+        self._log(
+            "password_changed", origin, user.name, sessions_ended=ended, tokens_revoked=revoked
+        )
         return secret
 
-    async def _replace_secrets(self, user: User, origin: Origin, **changes: Any) -> User:
-        updated = replace(self.table.require(user.name), tokens=(), **changes)
-        self.table.replace(updated)
-        ended = self.sessions.revoke_all_for_user(user.name)
-        await self._persist()
-        self._log(
-            "password_changed",
-            origin,
-            user.name,
-            sessions_ended=ended,
-            tokens_revoked=len(user.tokens),
-        )
-        return updated
-
-    async def create_token(self, user: str, name: object, origin: Origin) -> tuple[ApiToken, str]:
-        """A bearer token for scripts; the secret is returned here once, never again."""
+    async def create_token(
+        self, user: str, name: object, origin: Origin, *, expires_in: object = None
+    ) -> tuple[ApiToken, str]:
+        """A bearer token for scripts, valid for ``expires_in`` seconds (None: until
+        revoked); the secret is returned here once, never again."""
         if not isinstance(name, str):
             raise InputError("token name must be a string")
+        lifetime = parse_lifetime(expires_in)
         secret = TOKEN_PREFIX + self._secret()
-        token = ApiToken(digest_of("id:" + secret)[:12], name, digest_of(secret), self._clock())
-        self.table.add_token(user, token)
-        await self._persist()
-        self._log("token_created", origin, user, token=token.id, name=name)
+        now = self._clock()
+        expires = None if lifetime is None else now + lifetime
+        token = ApiToken(digest_of("id:" + secret)[:12], name, digest_of(secret), now, expires)
+        await self.store.change(lambda table, _sessions: table.add_token(user, token))
+        detail: dict[str, Any] = {"token": token.id, "name": name}
+        if expires is not None:
+            detail["expires"] = expires
+        self._log("token_created", origin, user, **detail)
         return token, secret
 
     def tokens(self, user: str) -> tuple[ApiToken, ...]:
-        return self.table.require(user).tokens
+        """The user's live tokens (expired ones are refused and pruned)."""
+        now = self._clock()
+        return tuple(t for t in self.table.require(user).tokens if not t.expired(now))
 
     async def revoke_token(self, user: str, token_id: str, origin: Origin) -> None:
-        self.table.remove_token(user, token_id)
-        await self._persist()
+        await self.store.change(lambda table, _sessions: table.remove_token(user, token_id))
         self._log("token_revoked", origin, user, token=token_id[:32])
 
     # -- administration (the web edge checks Permission.USERS first) --------------------
@@ -424,9 +345,8 @@ class Accounts:
         name, password = check_name(name), check_password(password)
         if self.table.get(name) is not None:
             raise BusyError(f"user {name!r} already exists")
-        user = User(name, role, await self._hash(password), dict(ports), (), self._clock())
-        self.table.add(user)
-        await self._persist()
+        user = User(name, role, await self.passwords.hash(password), dict(ports), (), self._clock())
+        await self.store.change(lambda table, _sessions: table.add(user))
         self._log("user_created", origin, origin.user, target=name, role=str(role))
         return user
 
@@ -439,112 +359,58 @@ class Accounts:
         ports: PortRestrictions | None = None,
         password: object = None,
     ) -> User:
-        user = self.table.require(name)
+        self.table.require(name)
         changes: dict[str, Any] = {}
         if role is not None:
             changes["role"] = role
         if ports is not None:
             changes["ports"] = dict(ports)
-        hashed = await self._hash(check_password(password)) if password is not None else None
-        updated = replace(self.table.require(name), **changes)
-        self.table.replace(updated)
+        hashed = (
+            await self.passwords.hash(check_password(password)) if password is not None else None
+        )
         if hashed is not None:
-            updated = await self._replace_secrets(user, origin, password_hash=hashed)
-        await self._persist()
-        changed = sorted(changes) + (["password"] if hashed else [])
+            changes.update(password_hash=hashed, tokens=())
+
+        def edit(table: UserTable, sessions: Sessions) -> tuple[User, User, int]:
+            before = table.require(name)
+            updated = replace(before, **changes)
+            table.replace(updated)
+            ended = sessions.revoke_all_for_user(name) if hashed is not None else 0
+            return before, updated, ended
+
+        before, updated, ended = await self.store.change(edit)
+        if hashed is not None:
+            self._log(
+                "password_changed",
+                origin,
+                name,
+                sessions_ended=ended,
+                tokens_revoked=len(before.tokens),
+            )
+        changed = sorted(set(changes) - {"password_hash", "tokens"})
+        changed += ["password"] if hashed else []
         self._log("user_updated", origin, origin.user, target=name, changed=changed)
         return updated
 
     async def delete_user(self, name: str, origin: Origin) -> None:
-        self.table.remove(name)
-        self.sessions.revoke_all_for_user(name)
-        await self._persist()
+        def edit(table: UserTable, sessions: Sessions) -> None:
+            table.remove(name)
+            sessions.revoke_all_for_user(name)
+
+        await self.store.change(edit)
         self._log("user_deleted", origin, origin.user, target=name)
-
-    # -- hashing ----------------------------------------------------------------------
-
-    async def _hash(self, password: str) -> str:
-        async with self._hashing:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(None, self._hasher.hash, password)
-
-    async def _verify(
-        self,
-        hashed: str | None,
-        password: str,
-        keys: tuple[str, ...],
-        origin: Origin,
-        *,
-        record: bool,
-    ) -> bool:
-        async with self._hashing:
-            # Attempts queued behind the semaphore re-check: a burst sent at once gets
-            # no more guesses than the throttle allows.
-            self._not_throttled(keys, origin, "login", record=record)
-            loop = asyncio.get_running_loop()
-            if hashed is None:  # unknown user: spend the same time, so names don't leak
-                if self._dummy_hash is None:
-                    self._dummy_hash = await loop.run_in_executor(
-                        None, self._hasher.hash, self._secret()
-                    )
-                hashed = self._dummy_hash
-                password = ""
-            try:
-                return await loop.run_in_executor(None, self._hasher.verify, hashed, password)
-            except (VerificationError, InvalidHashError):
-                return False
-
-    # -- persistence ------------------------------------------------------------------
-
-    def _mark_dirty(self) -> asyncio.Task[None]:
-        self._generation += 1
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
-        return self._writer
-
-    async def _write_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._saved < self._generation:
-            generation = self._generation
-            data = users_document(self.table, self.sessions)
-            try:
-                await loop.run_in_executor(None, write_atomic, self.path, data, 0o600)
-            except OSError:
-                log.exception("cannot save the users file %s", self.path)
-                return
-            self._saved = generation
-
-    async def _persist(self) -> None:
-        generation = self._generation + 1
-        await asyncio.shield(self._mark_dirty())
-        if self._saved < generation:
-            raise DeviceError(f"cannot save the users file {self.path}")
 
     async def flush(self) -> None:
         """Wait for a pending background save (session last-seen times); at shutdown."""
-        if self._writer is not None:
-            await asyncio.shield(self._writer)
-
-    # -- event log --------------------------------------------------------------------
-
-    def _from(self, origin: Origin) -> str:
-        return f"from:{origin.source}:{origin.detail}"
-
-    def _log(
-        self,
-        kind: str,
-        origin: Origin,
-        user: str | None,
-        ports: tuple[str, ...] = (),
-        **detail: Any,
-    ) -> None:
-        self._record(
-            kind,
-            str(origin.source),
-            ports,
-            user,
-            {"remote": origin.detail, **detail} if origin.detail else detail,
-        )
+        await self.store.flush()
 
 
-__all__ = ["Accounts", "Credential", "JournalRecord", "LoginThrottledError", "Session", "Via"]
+__all__ = [
+    "MAX_CONCURRENT_HASHES",
+    "Accounts",
+    "Credential",
+    "JournalRecord",
+    "LoginThrottledError",
+    "Session",
+    "Via",
+]

@@ -34,6 +34,7 @@ from kvmswitchd.journal import Journal
 from kvmswitchd.port import Port
 from kvmswitchd.preflight import Finding, preflight, server_tls
 from kvmswitchd.router import Router
+from kvmswitchd.savedstate import Reset, SavedState, read_saved_state
 from kvmswitchd.serial.adapter import SerialEndpoint
 from kvmswitchd.serial.endpoint import parse_endpoint
 from kvmswitchd.statedir import StateDir
@@ -121,27 +122,15 @@ def make_target(config: PortConfig, backends: Backends) -> TargetBackend:
             raise ConfigError(f"ports.{config.unit}.target", f"target {other!r} is not available")
 
 
-def restore_core(config: Config, saved: dict[str, Any]) -> SwitchCore:
+def restore_core(config: Config, saved: SavedState) -> SwitchCore:
+    """The switch core as saved: configured names, then what the API set last."""
     names: dict[int, str] = {}
     for unit in range(1, config.ports + 1):
         configured = config.port(unit).name
         if configured:
             names[unit] = configured
-    saved_names = saved.get("names")
-    if isinstance(saved_names, dict):
-        for key, value in saved_names.items():
-            if isinstance(key, str) and key.isdigit() and isinstance(value, str) and value:
-                names[int(key)] = value
-    focus: dict[Channel, PortId] = {}
-    saved_focus = saved.get("focus")
-    if isinstance(saved_focus, dict):
-        for channel in Channel:
-            value = saved_focus.get(channel.value)
-            if isinstance(value, str):
-                unit_text, _, sub = value.partition(".")
-                if unit_text.isdigit() and (not sub or sub.isdigit()):
-                    focus[channel] = PortId(int(unit_text), int(sub) if sub else None)
-    return SwitchCore(config.ports, names, focus)
+    names.update(saved.names)
+    return SwitchCore(config.ports, names, dict(saved.focus))
 
 
 def make_detector(config: Config) -> HotkeyDetector | None:
@@ -173,7 +162,8 @@ def build_board(
         rearm=rearm_noise,
     )
     journal.open()
-    core = restore_core(config, saved)
+    state, resets = read_saved_state(saved, config.ports)
+    core = restore_core(config, state)
     board_ref: list[Switchboard] = []
 
     def on_leds(unit: int, leds: Leds) -> None:
@@ -200,15 +190,18 @@ def build_board(
         if pc.edid is not None:
             edids.set_override(unit, Override.parse(pc.edid))
         edids.idle_monitor[unit] = pc.idle_monitor
-    problems = edids.restore(saved.get("edids"))  # what the API set last wins over the file
+    # what the API set last wins over the config file
+    unusable = edids.restore(state.overrides, state.idle_monitor)
+    resets += tuple(Reset(f"edids.overrides.{u}", why) for u, why in unusable.items())
     board = Switchboard(config, core, ports, journal, router, edids, monotonic=monotonic)
     board.backends = backends
     router.typing = board.typing
     console = config.console
     board.actors.console = Actor("console", console.role, console.ports, ActorKind.CONSOLE)
     board_ref.append(board)
-    for problem in problems:
-        journal.record("state_reset", "system", (), None, {"problem": problem})
+    for reset in resets:
+        log.warning("state file: %s dropped: %s", reset.what, reset.why)
+        journal.record("state_reset", "system", (), None, reset.detail())
     board.present_all()
     return board
 
@@ -340,7 +333,7 @@ class Daemon:
             return await accounts.authenticate_password(user, password, origin, record=False)
 
         board.authenticator = authenticate
-        board.actors.accounts = accounts.table.get  # every command: the account's rights now
+        board.actors.accounts = accounts.user  # every command: the account's rights now
 
     async def _start_serial(self, board: Switchboard) -> None:
         specs = self.config.serial

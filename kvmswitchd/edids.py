@@ -45,9 +45,18 @@ INTERFACES = {
 }
 
 
+def checked_blob(data: str | bytes) -> bytes:
+    """EDID bytes from user input, fully validated: framing, checksums, every descriptor,
+    and at least one video mode (a target needs one to drive). Nothing that fails here is
+    ever stored, so every read of a port's EDID can decode it."""
+    blob = parse_blob(data)
+    preferred_mode(parse_edid(blob))
+    return blob
+
+
 @dataclass(frozen=True, slots=True)
 class Override:
-    """A port's own EDID: a preset name, or a validated blob."""
+    """A port's own EDID: a preset name, or a blob that ``checked_blob`` accepted."""
 
     preset: str | None = None
     blob: bytes | None = None
@@ -70,7 +79,7 @@ class Override:
         if isinstance(data, str):
             if data in PRESETS:
                 return cls(preset=data)
-            return cls(blob=parse_blob(data))
+            return cls(blob=checked_blob(data))
         if not isinstance(data, dict) or len(data) != 1:
             raise InputError('EDID must be {"preset": name}, {"hex": "..."} or {"base64": "..."}')
         ((kind, value),) = data.items()
@@ -81,13 +90,13 @@ class Override:
                 raise InputError(f"unknown EDID preset {value!r}; presets: {', '.join(PRESETS)}")
             return cls(preset=value)
         if kind == "hex":
-            return cls(blob=parse_blob(value))
+            return cls(blob=checked_blob(value))
         if kind == "base64":
             try:
                 raw = base64.b64decode(value, validate=True)
             except ValueError:
                 raise InputError("EDID base64 is not valid base64") from None
-            return cls(blob=parse_blob(raw))
+            return cls(blob=checked_blob(raw))
         raise InputError(f"unknown EDID field {kind!r}: use preset, hex or base64")
 
 
@@ -183,16 +192,22 @@ class EdidBook:
     # -- per port ------------------------------------------------------------------------
 
     def set_override(self, unit: int, override: Override | None) -> None:
+        """Give ``unit`` its own EDID (None: back to the default); validated first: the
+        port's video is built from it before anything is stored (InputError otherwise)."""
+        video = self._compute(unit, override)
         if override is None:
             self.overrides.pop(unit, None)
         else:
             self.overrides[unit] = override
-        self._cache.pop(unit, None)
+        self._cache[unit] = video
 
     def apply(self, unit: int, change: EdidChange) -> dict[str, Any]:
-        """Carry out a change; returns the event-log detail (never the whole blob)."""
+        """Carry out a change; returns the event-log detail (never the whole blob).
+
+        The whole change is checked before any of it is made: a refused change leaves
+        the port exactly as it was."""
         detail: dict[str, Any] = {}
-        if change.set_override:
+        if change.set_override:  # first: the one step that can be refused
             self.set_override(unit, change.override)
             detail["edid"] = change.override.summary() if change.override else "default"
         if change.idle_monitor is not None:
@@ -204,12 +219,11 @@ class EdidBook:
     def video(self, unit: int) -> PortVideo:
         cached = self._cache.get(unit)
         if cached is None:
-            cached = self._cache[unit] = self._compute(unit)
+            cached = self._cache[unit] = self._compute(unit, self.overrides.get(unit))
         return cached
 
-    def _compute(self, unit: int) -> PortVideo:
+    def _compute(self, unit: int, override: Override | None) -> PortVideo:
         config = self._ports[unit]
-        override = self.overrides.get(unit)
         audio = Audio(config.audio)
         interface = INTERFACES[config.video]
         if override is not None and override.preset is not None:
@@ -284,23 +298,17 @@ class EdidBook:
             "idle_monitor": {str(u): v for u, v in self.idle_monitor.items() if not v},
         }
 
-    def restore(self, saved: object) -> list[str]:
-        """Load saved overrides; returns problems with entries that were skipped."""
-        problems: list[str] = []
-        if not isinstance(saved, dict):
-            return problems
-        overrides = saved.get("overrides", {})
-        if isinstance(overrides, dict):
-            for key, value in overrides.items():
-                if not (isinstance(key, str) and key.isdigit() and int(key) in self._ports):
-                    continue
-                try:
-                    self.set_override(int(key), Override.parse(value))
-                except InputError as exc:
-                    problems.append(f"saved EDID of port {key} skipped: {exc}")
-        idle = saved.get("idle_monitor", {})
-        if isinstance(idle, dict):
-            for key, value in idle.items():
-                if isinstance(key, str) and key.isdigit() and int(key) in self._ports:
-                    self.idle_monitor[int(key)] = bool(value)
+    def restore(
+        self, overrides: Mapping[int, Override], idle_monitor: Mapping[int, bool]
+    ) -> dict[int, str]:
+        """Apply saved overrides and idle-monitor flags (``kvmswitchd.savedstate`` checked
+        them); returns why each port whose override still could not be used kept its own."""
+        problems: dict[int, str] = {}
+        for unit, override in overrides.items():
+            try:
+                self.set_override(unit, override)
+            except InputError as exc:
+                problems[unit] = str(exc)
+        for unit, idle in idle_monitor.items():
+            self.idle_monitor[unit] = idle
         return problems

@@ -60,6 +60,13 @@ class DeviceError(KvmError):
     code = "device_error"
 
 
+class SaveError(KvmError):
+    """A change could not be saved (disk full, read-only, I/O error), so it was not made:
+    memory and the file are as before (503)."""
+
+    code = "not_saved"
+
+
 class ProtocolError(KvmError):
     """A protocol was violated. See the two leaves."""
 

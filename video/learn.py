@@ -66,6 +66,8 @@ def _read_connector(path: Path) -> ConnectorReport:
         info = parse_edid(blob)
     except EdidError as exc:
         return ConnectorReport(name, reason=f"invalid EDID: {exc}")
+    if info.preferred is None:  # no target could drive a mode from it: a black screen
+        return ConnectorReport(name, reason="its EDID lists no video modes")
     return ConnectorReport(name, blob=blob, info=info)
 
 

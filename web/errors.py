@@ -16,6 +16,7 @@ from kvmswitchd.errors import (
     NotFoundError,
     PermissionDenied,
     PortError,
+    SaveError,
 )
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ STATUS: list[tuple[type[KvmError], int]] = [
     (AuthError, 401),
     (PermissionDenied, 403),
     (BusyError, 409),
+    (SaveError, 503),
 ]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

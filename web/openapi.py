@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from kvmswitchd.core.accounts import MAX_TOKEN_LIFETIME, MAX_TOKEN_NAME_LEN
 from web.auth import ACCOUNTS
 
 Schema = dict[str, Any]
@@ -319,6 +320,21 @@ USER: Schema = obj(
     tokens=INTEGER,
 )
 PASSWORD: Schema = {"type": "string", "minLength": 8, "maxLength": 1024}
+TOKEN_FIELDS: dict[str, Schema] = {
+    "id": STRING,
+    "name": STRING,
+    "created": NUMBER,
+    "expires": {
+        "type": ["number", "null"],
+        "description": "Unix time it stops working; null: never",
+    },
+}
+TOKEN: Schema = {"type": "object", "properties": TOKEN_FIELDS, "required": list(TOKEN_FIELDS)}
+TOKEN_CREATED: Schema = {
+    "type": "object",
+    "properties": dict(TOKEN_FIELDS, token=STRING),
+    "required": [*TOKEN_FIELDS, "token"],
+}
 OK_ONLY: Schema = obj(("ok",), ok={"const": True})
 AUTH_OPERATIONS: dict[str, Operation] = {
     f"POST {PREFIX}/auth/setup": op(
@@ -360,13 +376,26 @@ AUTH_OPERATIONS: dict[str, Operation] = {
         body=obj(("old", "new"), closed=True, old=STRING, new=PASSWORD),
     ),
     f"POST {PREFIX}/auth/tokens": op(
-        "Create a bearer token for scripts (shown once)",
-        {201: Reply("The token; its secret is in `token`, shown only now.", {"type": "object"})},
+        "Create a bearer token for scripts (shown once); `expires_in` seconds (1 s to 10"
+        " years) make it stop working at `expires`; without it, it works until revoked",
+        {201: Reply("The token; its secret is in `token`, shown only now.", TOKEN_CREATED)},
         errors(400, 409, 413),
-        body=obj(("name",), closed=True, name=STRING),
+        body=obj(
+            ("name",),
+            closed=True,
+            name={"type": "string", "minLength": 1, "maxLength": MAX_TOKEN_NAME_LEN},
+            expires_in={
+                "type": ["number", "null"],
+                "minimum": 1,
+                "maximum": MAX_TOKEN_LIFETIME,
+                "description": "seconds from now; absent or null: until revoked",
+            },
+        ),
     ),
     f"GET {PREFIX}/auth/tokens": op(
-        "The own bearer tokens (no secrets)", ok(obj(("tokens",), tokens={"type": "array"}))
+        "The own live bearer tokens (no secrets); an expired token is refused (401) and"
+        " no longer listed",
+        ok(obj(("tokens",), tokens={"type": "array", "items": TOKEN})),
     ),
     f"DELETE {PREFIX}/auth/tokens/{{id}}": op("Revoke a bearer token", ok(OK_ONLY), errors(404)),
     f"GET {PREFIX}/users": op(

@@ -121,9 +121,12 @@ async def change_password(request: web.Request) -> web.Response:
 
 @routes.post(PREFIX + "/auth/tokens")
 async def create_token(request: web.Request) -> web.Response:
-    data = await _body(request, {"name"}, frozenset({"name"}))
+    data = await _body(request, {"name", "expires_in"}, frozenset({"name"}))
     token, secret = await request.app[ACCOUNTS].create_token(
-        user_of(request).name, data["name"], http_origin(request)
+        user_of(request).name,
+        data["name"],
+        http_origin(request),
+        expires_in=data.get("expires_in"),
     )
     return web.json_response(dict(token.view(), token=secret), status=201)
 

@@ -11,18 +11,12 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
-from kvmswitchd.core.permissions import (
-    PortRestrictions,
-    Role,
-    parse_restrictions,
-    restrictions_json,
-)
-from kvmswitchd.errors import BusyError, InputError, KvmError, NotFoundError, StateFileError
+from kvmswitchd.core.permissions import PortRestrictions, Role
+from kvmswitchd.errors import BusyError, InputError, NotFoundError
 
 # User names: short, printable, safe in a log line, a URL path and a serial prompt.
 MAX_NAME_LEN = 64
@@ -37,6 +31,9 @@ MAX_USERS = 256
 # Bearer tokens per user; each is checked in a table held in memory.
 MAX_TOKENS_PER_USER = 16
 MAX_TOKEN_NAME_LEN = 64
+# Longest lifetime a bearer token may be given (``expires_in``): ten years. Stops a float
+# overflow (1e308 s) and keeps every expiry a plain timestamp.
+MAX_TOKEN_LIFETIME = 10 * 366 * 24 * 3600.0
 # Live sessions per user; a login beyond this ends the oldest, so a login loop cannot
 # grow memory or the users file.
 MAX_SESSIONS_PER_USER = 32
@@ -82,17 +79,33 @@ def parse_role(value: object) -> Role:
         raise InputError("role must be admin, operator or viewer") from None
 
 
+def parse_lifetime(value: object) -> float | None:
+    """A token's ``expires_in``: seconds from now (1..MAX_TOKEN_LIFETIME), or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError("expires_in must be a number of seconds")
+    if not 1 <= value <= MAX_TOKEN_LIFETIME:
+        raise InputError(f"expires_in must be 1..{MAX_TOKEN_LIFETIME:.0f} seconds")
+    return float(value)
+
+
 @dataclass(frozen=True, slots=True)
 class ApiToken:
-    """A bearer token for scripts; only ``digest`` identifies the secret."""
+    """A bearer token for scripts; only ``digest`` identifies the secret. ``expires`` is
+    the wall-clock second from which it is refused (None: until revoked)."""
 
     id: str
     name: str
     digest: str = field(repr=False)
     created: float
+    expires: float | None = None
+
+    def expired(self, now: float) -> bool:
+        return self.expires is not None and now >= self.expires
 
     def view(self) -> dict[str, object]:
-        return {"id": self.id, "name": self.name, "created": self.created}
+        return {"id": self.id, "name": self.name, "created": self.created, "expires": self.expires}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +123,10 @@ class UserTable:
 
     def __init__(self, users: Mapping[str, User] | None = None) -> None:
         self._users: dict[str, User] = dict(users or {})
+
+    def copy(self) -> UserTable:
+        """A table to change: the adapter edits a copy, saves it, then swaps it in."""
+        return UserTable(self._users)
 
     def __len__(self) -> int:
         return len(self._users)
@@ -174,15 +191,29 @@ class UserTable:
                 return token
         raise NotFoundError(f"no token {token_id[:32]!r} for {name!r}")
 
-    def by_token(self, secret: str) -> tuple[User, ApiToken] | None:
+    def by_token(self, secret: str, now: float) -> tuple[User, ApiToken] | None:
+        """The user and live token for ``secret``; None when unknown or expired."""
         if not secret or len(secret) > MAX_CREDENTIAL_LEN:
             return None
         digest = digest_of(secret)
         for user in self._users.values():
             for token in user.tokens:
                 if token.digest == digest:
-                    return user, token
+                    return None if token.expired(now) else (user, token)
         return None
+
+    def has_expired_tokens(self, now: float) -> bool:
+        return any(t.expired(now) for u in self._users.values() for t in u.tokens)
+
+    def prune_tokens(self, now: float) -> int:
+        """Drop every expired token; how many went."""
+        gone = 0
+        for user in list(self._users.values()):
+            live = tuple(t for t in user.tokens if not t.expired(now))
+            if len(live) != len(user.tokens):
+                gone += len(user.tokens) - len(live)
+                self._users[user.name] = replace(user, tokens=live)
+        return gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +239,12 @@ class Sessions:
     def __init__(self, policy: SessionPolicy | None = None) -> None:
         self.policy = policy or SessionPolicy()
         self._by_digest: dict[str, Session] = {}
+
+    def copy(self) -> Sessions:
+        """Sessions to change: edited as a copy, saved, then swapped in (as ``UserTable``)."""
+        other = Sessions(self.policy)
+        other._by_digest = dict(self._by_digest)
+        return other
 
     def __len__(self) -> int:
         return len(self._by_digest)
@@ -341,86 +378,3 @@ class Throttle:
             del self._keys[key]
             return None
         return entry
-
-
-# -- the users file ---------------------------------------------------------------------
-
-USERS_VERSION = 1
-# A users file bigger than this is not ours (MAX_USERS users with their tokens and
-# sessions fit in well under a megabyte); stops us from parsing an arbitrary blob.
-MAX_USERS_FILE = 4 << 20
-
-
-def users_document(table: UserTable, sessions: Sessions) -> bytes:
-    """The users file: users with password hashes and token digests, session digests."""
-    doc = {
-        "version": USERS_VERSION,
-        "users": [
-            {
-                "name": u.name,
-                "role": str(u.role),
-                "password_hash": u.password_hash,
-                "ports": restrictions_json(u.ports),
-                "tokens": [
-                    {"id": t.id, "name": t.name, "digest": t.digest, "created": t.created}
-                    for t in u.tokens
-                ],
-                "created": u.created,
-            }
-            for u in table
-        ],
-        "sessions": [
-            {"digest": s.digest, "user": s.user, "created": s.created, "last_seen": s.last_seen}
-            for s in sessions
-        ],
-    }
-    return json.dumps(doc, indent=1, sort_keys=True).encode()
-
-
-def parse_users_document(raw: bytes) -> tuple[list[User], list[Session]]:
-    """Users and sessions from the users file; StateFileError naming what is wrong."""
-    try:
-        return _parse_users(raw)
-    except (ValueError, TypeError, KeyError, RecursionError, KvmError) as exc:
-        raise StateFileError(f"the users file is unusable: {exc}") from None
-
-
-def _parse_users(raw: bytes) -> tuple[list[User], list[Session]]:
-    if len(raw) > MAX_USERS_FILE:
-        raise ValueError(f"file is {len(raw)} bytes, over {MAX_USERS_FILE}")
-    doc = json.loads(raw)
-    if not isinstance(doc, dict) or doc.get("version") != USERS_VERSION:
-        raise ValueError("not a version 1 users document")
-    users = [_user(u) for u in doc["users"]]
-    sessions = [
-        Session(
-            str(s["digest"]), check_name(s["user"]), _float(s["created"]), _float(s["last_seen"])
-        )
-        for s in doc["sessions"]
-    ]
-    if len({u.name for u in users}) != len(users):
-        raise ValueError("a user name appears twice")
-    return users, sessions
-
-
-def _user(doc: Mapping[str, object]) -> User:
-    tokens = doc["tokens"]
-    if not isinstance(tokens, list) or not isinstance(doc["password_hash"], str):
-        raise TypeError(f"user {str(doc.get('name'))[:MAX_NAME_LEN]!r} is malformed")
-    return User(
-        name=check_name(doc["name"]),
-        role=parse_role(doc["role"]),
-        password_hash=doc["password_hash"],
-        ports=parse_restrictions(doc["ports"], f"user {doc['name']} ports"),
-        tokens=tuple(
-            ApiToken(str(t["id"]), str(t["name"]), str(t["digest"]), _float(t["created"]))
-            for t in tokens
-        ),
-        created=_float(doc["created"]),
-    )
-
-
-def _float(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"expected a number, got {type(value).__name__}")
-    return float(value)

@@ -17,7 +17,13 @@ from typing import Any
 from kvmswitchd.ctl.client import DEFAULT_URL, Client, CtlError, find_token
 from kvmswitchd.ctl.edid import add_edid_parser, run_edid
 from kvmswitchd.ctl.follow import run_follow
-from kvmswitchd.ctl.show import format_entry, format_log, format_state, parse_size
+from kvmswitchd.ctl.show import (
+    format_entry,
+    format_log,
+    format_state,
+    format_tokens,
+    parse_size,
+)
 from kvmswitchd.ctl.storage import add_storage_parser, run_storage
 
 __all__ = ["CtlError", "build_parser", "main", "parse_size", "run"]
@@ -48,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     rn = sub.add_parser("rename", help="rename a port")
     rn.add_argument("port")
     rn.add_argument("name")
+    sub.add_parser("tokens", help="your bearer tokens and when they expire")
     add_storage_parser(sub)
     add_edid_parser(sub)
     return parser
@@ -60,6 +67,9 @@ def run(args: argparse.Namespace) -> str:
         return run_storage(client, args)
     if args.command == "edid":
         return run_edid(client, args)
+    if args.command == "tokens":
+        result = client.request("GET", "/auth/tokens")
+        return json.dumps(result, indent=1) if args.json else format_tokens(result["tokens"])
     if args.command == "status":
         result = client.request("GET", "/state")
         return json.dumps(result, indent=1) if args.json else format_state(result)

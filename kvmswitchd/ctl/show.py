@@ -32,6 +32,24 @@ def format_log(entries: list[dict[str, Any]]) -> str:
     return "\n".join(format_entry(e) for e in entries)
 
 
+def _stamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def format_tokens(tokens: list[dict[str, Any]]) -> str:
+    """One line per bearer token: id, name, created, and expiry (never the secret)."""
+    if not tokens:
+        return "no tokens"
+    lines = []
+    for token in tokens:
+        expires = token.get("expires")
+        until = f"expires {_stamp(expires)}" if expires is not None else "never expires"
+        lines.append(
+            f"{token['id']:<12}  {token['name']:<24} created {_stamp(token['created'])}  {until}"
+        )
+    return "\n".join(lines)
+
+
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 

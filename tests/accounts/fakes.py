@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from argon2.profiles import CHEAPEST
 
 from kvmswitchd.accounts import Accounts
 from kvmswitchd.core.commands import Origin, Source
+from kvmswitchd.statefile import write_atomic
 
 T0 = 1_700_000_000.0
 PASSWORD = "correct horse battery"
@@ -73,11 +75,34 @@ class Secrets:
         return secret
 
 
+@dataclass
+class Disk:
+    """The users file's writer, failing on demand as a full disk would (ENOSPC)."""
+
+    full: bool = False
+    writes: int = 0
+
+    def __call__(self, path: Path, data: bytes, mode: int) -> None:
+        if self.full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.writes += 1
+        write_atomic(path, data, mode)
+
+
 def make_accounts(
-    state_dir: Path, clock: Clock, journal: Journal, secrets: Secrets | None = None
+    state_dir: Path,
+    clock: Clock,
+    journal: Journal,
+    secrets: Secrets | None = None,
+    disk: Disk | None = None,
 ) -> Accounts:
     accounts = Accounts(
-        state_dir, journal, clock=clock, hasher=cheap_hasher(), secret=secrets or Secrets()
+        state_dir,
+        journal,
+        clock=clock,
+        hasher=cheap_hasher(),
+        secret=secrets or Secrets(),
+        writer=disk or Disk(),
     )
     accounts.load()
     return accounts

@@ -17,10 +17,10 @@ from kvmswitchd.core.permissions import Permission, Role
 from kvmswitchd.errors import (
     AuthError,
     BusyError,
-    DeviceError,
     InputError,
     NotFoundError,
     PermissionDenied,
+    SaveError,
     StateFileError,
 )
 from tests.accounts.fakes import HTTP, PASSWORD, Clock, Journal, Secrets, make_accounts
@@ -403,5 +403,5 @@ async def test_a_users_file_that_cannot_be_written_fails_the_change_cleanly(
 ) -> None:
     token = accounts.setup_token()
     accounts.path.mkdir()  # a directory where the file goes: the atomic rename fails
-    with pytest.raises(DeviceError, match="cannot save the users file"):
+    with pytest.raises(SaveError, match="cannot save the users file"):
         await accounts.setup(token, "root", PASSWORD, HTTP)

@@ -20,10 +20,9 @@ from kvmswitchd.core.accounts import (
     check_name,
     check_password,
     digest_of,
-    parse_users_document,
-    users_document,
 )
 from kvmswitchd.core.permissions import Permission, Role
+from kvmswitchd.core.usersfile import parse_users_document, users_document
 from kvmswitchd.errors import BusyError, InputError, NotFoundError, StateFileError
 
 HASH = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"
@@ -81,11 +80,11 @@ def test_tokens_are_found_by_their_secret_and_capped_per_user() -> None:
         table.add_token("bot", ApiToken(f"id{n}", f"t{n}", digest_of(f"secret{n}"), 1.0))
     with pytest.raises(BusyError):
         table.add_token("bot", ApiToken("idx", "tx", digest_of("x"), 1.0))
-    found = table.by_token("secret3")
+    found = table.by_token("secret3", 2.0)
     assert found is not None
     assert found[1].id == "id3"
     table.remove_token("bot", "id3")
-    assert table.by_token("secret3") is None
+    assert table.by_token("secret3", 2.0) is None
     with pytest.raises(NotFoundError):
         table.remove_token("bot", "id3")
 

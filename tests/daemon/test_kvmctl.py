@@ -108,3 +108,25 @@ async def test_a_token_from_a_file_or_the_environment_is_sent_as_bearer(tmp_path
         assert code == 0 and "km=2" in out
     finally:
         await daemon.stop()
+
+
+async def test_tokens_lists_each_token_with_its_expiry(tmp_path: Path) -> None:
+    daemon, _board = await start(tmp_path / "state", {"http": {"auth": True}})
+    try:
+        assert daemon.accounts is not None and daemon.setup_token is not None
+        origin = Origin(Source.HTTP, "test")
+        await daemon.accounts.setup(daemon.setup_token, "admin", "a long password", origin)
+        _token, secret = await daemon.accounts.create_token("admin", "ctl", origin)
+        brief, _ = await daemon.accounts.create_token("admin", "nightly", origin, expires_in=3600)
+        env = {"KVMCTL_TOKEN": secret}
+        code, out, _ = await kvmctl(daemon.http_url, "tokens", env=env)
+        lines = out.splitlines()
+        assert code == 0 and len(lines) == 2
+        assert "ctl" in lines[0] and "never expires" in lines[0]
+        assert lines[1].startswith(brief.id) and "nightly" in lines[1] and "expires 2" in lines[1]
+        assert secret not in out
+        code, out, _ = await kvmctl(daemon.http_url, "--json", "tokens", env=env)
+        listed = json.loads(out)["tokens"]
+        assert [t["expires"] is None for t in listed] == [True, False]
+    finally:
+        await daemon.stop()

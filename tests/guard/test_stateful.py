@@ -232,7 +232,17 @@ class GuardedUnit(RuleBasedStateMachine):
         body: dict[str, Any] = {"port": port}
         if channels is not None:
             body["channels"] = channels
-        self._act(who, "POST", "/switch", body)
+        status, reply = self._act(who, "POST", "/switch", body)
+        _, actor = self.actor(who)
+        valid = port.isdigit() and 1 <= int(port) <= self.PORTS
+        if valid and channels is None and self.may(actor, Permission.SWITCH, port):
+            # allowed requests are carried out, not only refused ones left alone
+            assert status == 200, reply
+            assert self.board.core.focus_view()["km"] == port
+
+    @rule(who=st.integers(0, 2), port=st.integers(1, 4))
+    def http_switch_to_a_real_port(self, who: int, port: int) -> None:
+        self.http_switch(who, str(port), None)
 
     @rule(who=st.integers(0, 2), path=st.sampled_from(["/switch/next", "/switch/prev"]))
     def http_step(self, who: int, path: str) -> None:

@@ -85,3 +85,20 @@ def test_an_empty_or_missing_root_learns_nothing(tmp_path: Path) -> None:
     assert learn_console_edid(tmp_path) is None
     assert learn_console_edid(tmp_path / "missing") is None
     assert read_connectors(tmp_path / "missing") == ()
+
+
+def test_an_edid_that_lists_no_video_modes_is_not_learned(tmp_path: Path) -> None:
+    blob = bytearray(build_edid("1080p60"))
+    blob[35:38] = bytes(3)  # no established timings
+    blob[38:54] = b"\x01\x01" * 8  # no standard timings
+    blob[54:72] = bytes([0, 0, 0, 0x10, 0]) + bytes(13)  # DTD 1 becomes a dummy descriptor
+    blob[127] = -sum(blob[:127]) % 256
+    _connector(tmp_path, "card0-HDMI-A-1", "connected", bytes(blob))
+    _connector(tmp_path, "card0-HDMI-A-2", "connected", GOOD)
+
+    learned = learn_console_edid(tmp_path)
+
+    assert learned is not None and learned.connector == "card0-HDMI-A-2"
+    assert [(r.connector, r.reason) for r in learned.skipped] == [
+        ("card0-HDMI-A-1", "its EDID lists no video modes")
+    ]

@@ -164,7 +164,11 @@ async def test_bearer_tokens_for_scripts(site: Site) -> None:
     token = made["token"]
     assert (await site.call("GET", site.url("/state"), bearer=token)).status == 200
     listed = await (await site.client.get(site.url("/auth/tokens"))).json()
-    assert listed == {"tokens": [{"id": made["id"], "name": "backup", "created": made["created"]}]}
+    assert listed == {
+        "tokens": [
+            {"id": made["id"], "name": "backup", "created": made["created"], "expires": None}
+        ]
+    }
     state = json.loads((await site.call("GET", site.url("/auth/state"), bearer=token)).text)
     assert state["via"] == "bearer"
     resp = await site.client.delete(site.url(f"/auth/tokens/{made['id']}"))
