@@ -88,6 +88,9 @@ class Config:
     buttons: GpioSpec | None = None  # front-panel buttons on GPIO lines (real mode)
     storage_quiet_period: float = 5.0
     max_image_size: int = 16 << 30
+    storage_quota: int = 0  # bytes of images per user; 0 = unlimited
+    storage_reserve: int = 64 << 20  # bytes kept free on the state disk for state saves
+    upload_idle_timeout: float = 30.0  # seconds without a byte before an upload is dropped
 
     def port(self, unit: int) -> PortConfig:
         return self.port_configs.get(unit) or PortConfig(unit)
@@ -129,6 +132,33 @@ def _float(table: Mapping[str, Any], key: str, path: str, default: float, lo: fl
     if isinstance(value, bool) or not isinstance(value, int | float) or value < lo:
         raise ConfigError(f"{path}.{key}", f"expected a number ≥ {lo}, got {value!r}")
     return float(value)
+
+
+_SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_SIZE_UNITS |= {f"{u}IB": n for u, n in _SIZE_UNITS.items() if u not in ("", "B")}
+_SIZE_UNITS |= {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+
+
+def _size(table: Mapping[str, Any], key: str, path: str, default: int, lo: int, hi: int) -> int:
+    """Bytes: an integer, or a string like ``"64 MiB"``, ``"2G"`` (binary) or ``"5 GB"``."""
+    value = table.get(key, default)
+    where, expected = f"{path}.{key}", f'expected a size {lo}..{hi} bytes (like 4096 or "64 MiB")'
+    if isinstance(value, str) and len(value) <= 40:  # a size string needs no more
+        text = value.strip().upper()
+        number = text.rstrip("KMGTIB ")
+        unit = text[len(number) :].strip()
+        try:
+            amount = float(number)
+        except ValueError:
+            raise ConfigError(where, f"{expected}, got {value!r}") from None
+        if unit not in _SIZE_UNITS or not amount >= 0:
+            raise ConfigError(where, f"{expected}, got {value!r}")
+        value = int(amount * _SIZE_UNITS[unit])
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(where, f"{expected}, got {_kind(value)}")
+    if not lo <= value <= hi:
+        raise ConfigError(where, f"{expected}, got {value}")
+    return value
 
 
 def _bool(table: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
@@ -304,7 +334,11 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
     )
     buttons = doc.get("buttons")
     storage = _table(doc.get("storage", {}), "storage")
-    _check_keys(storage, "storage", {"quiet_period", "max_image_size"})
+    _check_keys(
+        storage,
+        "storage",
+        {"quiet_period", "max_image_size", "quota", "reserve", "upload_idle_timeout"},
+    )
     usbip = _table(doc.get("usbip", {}), "usbip")
     _check_keys(usbip, "usbip", {"listen"})
     usbip_host, usbip_port = parse_listen(usbip.get("listen", "127.0.0.1:3240"), "usbip.listen")
@@ -378,7 +412,10 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
         usbip_host=usbip_host,
         usbip_port=usbip_port,
         storage_quiet_period=_float(storage, "quiet_period", "storage", 5.0, 0.0),
-        max_image_size=_int(storage, "max_image_size", "storage", 16 << 30, 1 << 20, 1 << 41),
+        max_image_size=_size(storage, "max_image_size", "storage", 16 << 30, 1 << 20, 1 << 41),
+        storage_quota=_size(storage, "quota", "storage", 0, 0, 1 << 50),
+        storage_reserve=_size(storage, "reserve", "storage", 64 << 20, 0, 1 << 50),
+        upload_idle_timeout=_float(storage, "upload_idle_timeout", "storage", 30.0, 0.1),
         buttons=parse_gpio(_table(buttons, "buttons"), ports) if buttons is not None else None,
     )
 

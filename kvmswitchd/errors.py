@@ -30,6 +30,24 @@ class InputError(KvmError):
     code = "bad_request"
 
 
+class TooLargeError(InputError):
+    """A request is over a size cap: an image, an upload, a user's storage quota (413)."""
+
+    code = "too_large"
+
+
+class QuotaError(TooLargeError):
+    """An upload or a new image would take a user past their storage quota (413)."""
+
+    code = "quota_exceeded"
+
+
+class StalledError(InputError):
+    """A client stopped sending in the middle of a request body (408)."""
+
+    code = "timeout"
+
+
 class PortError(KvmError):
     """A port id names no port of this unit."""
 
@@ -52,6 +70,13 @@ class DeviceError(KvmError):
     """A device (serial line, hidg node, VM, USB/IP peer) failed or went away."""
 
     code = "device_error"
+
+
+class NoSpaceError(DeviceError):
+    """The state disk is full, or a write would eat into the space kept free for state
+    saves and logins (507 Insufficient Storage)."""
+
+    code = "no_space"
 
 
 class ProtocolError(KvmError):

@@ -6,25 +6,26 @@ Register with ``setup(app, service)``; ``app[AUTHORIZE]`` may hold a per-port ch
 (``web.auth.check(request, Permission.STORAGE, port)``) called with the port each action
 affects (images are unit-wide: ``None``).
 
-Uploads (``PUT /storage/images/{name}``) are streamed to disk as they arrive: a
-``Content-Length`` over the cap is refused with 413 before any byte is read, a body that
-grows past it is cut off with 413, and a client that disconnects leaves nothing behind.
+Uploads (``PUT /storage/images/{name}``) are streamed to disk as they arrive. Every limit
+(permission, name, size cap, quota, the disk's reserve) is checked before a byte is read,
+and before ``100 Continue`` is sent to a client that asked (``Expect: 100-continue``):
+the route's expect handler defers that answer to the handler, which sends it once the
+checks pass. A body that grows past a limit is cut off (413 or 507), and a client that
+disconnects or stalls leaves nothing behind. On shutdown uploads in progress are
+cancelled (``on_shutdown``), so a stalled client cannot hold the daemon up.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Awaitable, Callable
-from functools import wraps
+from collections.abc import AsyncIterable, Callable
 from typing import Any, Protocol
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from kvmswitchd.core.commands import Origin
 from kvmswitchd.core.permissions import Permission
 from kvmswitchd.errors import InputError
-from kvmswitchd.storage.images import TooLargeError
 from web.api import check_keys, origin_of, read_object
-from web.errors import error_response
 from web.openapi import (
     BOOLEAN,
     INTEGER,
@@ -47,7 +48,6 @@ UPLOAD_CHUNK = 64 * 1024
 
 JsonObject = dict[str, Any]
 Authorize = Callable[[web.Request, str | None], None]
-Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 class StorageApi(Protocol):
@@ -70,9 +70,17 @@ class StorageApi(Protocol):
 
     async def create_image(self, name: str, size: int, origin: Origin) -> JsonObject: ...
 
+    def check_upload(self, name: str, length: int | None, origin: Origin) -> None:
+        """Raise unless this upload may start: name, size cap, quota, free space."""
+        ...
+
     async def upload_image(
         self, name: str, chunks: AsyncIterable[bytes], length: int | None, origin: Origin
     ) -> JsonObject: ...
+
+    async def cancel_uploads(self) -> None:
+        """Abort every upload still receiving (shutdown)."""
+        ...
 
     async def set_read_only(self, name: str, read_only: bool, origin: Origin) -> JsonObject: ...
 
@@ -89,6 +97,11 @@ def setup(app: web.Application, service: StorageApi) -> None:
     """Register the storage routes and the service they call."""
     app[STORAGE] = service
     app.add_routes(routes)
+    app.on_shutdown.append(_cancel_uploads)
+
+
+async def _cancel_uploads(app: web.Application) -> None:
+    await app[STORAGE].cancel_uploads()
 
 
 def storage_of(request: web.Request) -> StorageApi:
@@ -99,19 +112,6 @@ def authorize(request: web.Request, port: str | None) -> None:
     check = request.app.get(AUTHORIZE)
     if check is not None:
         check(request, port)
-
-
-def sized(handler: Handler) -> Handler:
-    """Answer 413 for ``TooLargeError`` (an InputError, which would otherwise be 400)."""
-
-    @wraps(handler)
-    async def wrapper(request: web.Request) -> web.Response:
-        try:
-            return await handler(request)
-        except TooLargeError as exc:
-            return error_response(413, exc.code, str(exc))
-
-    return wrapper
 
 
 def _string(data: JsonObject, key: str) -> str:
@@ -148,7 +148,6 @@ async def list_images(request: web.Request) -> web.Response:
 
 
 @routes.post(PREFIX + "/storage/images")
-@sized
 async def create_image(request: web.Request) -> web.Response:
     data = await read_object(request)
     check_keys(data, {"name", "size"})
@@ -160,25 +159,31 @@ async def create_image(request: web.Request) -> web.Response:
     return web.json_response(info, status=201)
 
 
-@routes.put(PREFIX + "/storage/images/{name}")
-@sized
+async def defer_continue(request: web.Request) -> None:
+    """The upload route's expect handler: refuse unknown expectations; send nothing yet
+    (``upload_image`` sends ``100 Continue`` once the auth middleware and every limit
+    have passed, so a refused client never sends its body)."""
+    expect = request.headers.get(hdrs.EXPECT, "")
+    if expect.lower() != "100-continue":
+        raise web.HTTPExpectationFailed(text=f"unknown Expect: {expect[:80]}")
+
+
+@routes.put(PREFIX + "/storage/images/{name}", expect_handler=defer_continue)
 async def upload_image(request: web.Request) -> web.Response:
     service = storage_of(request)
-    length = request.content_length
-    if length is not None and length > service.max_image_size:
-        raise TooLargeError(f"images are capped at {service.max_image_size} bytes")
+    name, length, origin = request.match_info["name"], request.content_length, origin_of(request)
     authorize(request, None)
+    service.check_upload(name, length, origin)
+    if request.version >= (1, 1) and request.headers.get(hdrs.EXPECT, "").lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # as aiohttp's own handler: the reply starts afresh
     info = await service.upload_image(
-        request.match_info["name"],
-        request.content.iter_chunked(UPLOAD_CHUNK),
-        length,
-        origin_of(request),
+        name, request.content.iter_chunked(UPLOAD_CHUNK), length, origin
     )
     return web.json_response(info, status=201)
 
 
 @routes.patch(PREFIX + "/storage/images/{name}")
-@sized
 async def patch_image(request: web.Request) -> web.Response:
     data = await read_object(request)
     check_keys(data, {"read_only"})
@@ -200,7 +205,6 @@ async def delete_image(request: web.Request) -> web.Response:
 
 
 @routes.post(PREFIX + "/storage/attach")
-@sized
 async def attach(request: web.Request) -> web.Response:
     data = await read_object(request)
     check_keys(data, {"image", "mode", "pin"})
@@ -215,7 +219,6 @@ async def attach(request: web.Request) -> web.Response:
 
 
 @routes.post(PREFIX + "/storage/eject")
-@sized
 async def eject(request: web.Request) -> web.Response:
     data = await read_object(request, allow_empty=True)
     check_keys(data, {"force"})
@@ -226,7 +229,6 @@ async def eject(request: web.Request) -> web.Response:
 
 
 @routes.post(PREFIX + "/storage/pin")
-@sized
 async def pin(request: web.Request) -> web.Response:
     data = await read_object(request)
     check_keys(data, {"port", "force"})

@@ -49,7 +49,7 @@ from kvmswitchd.errors import DeviceError, InputError, KvmError
 from kvmswitchd.storage.bot import BulkOnlyTransport
 from kvmswitchd.storage.host import StorageHost
 from kvmswitchd.storage.images import ImageStore
-from kvmswitchd.storage.library import ImageLibrary
+from kvmswitchd.storage.library import DEFAULT_IDLE_TIMEOUT, ImageLibrary
 from kvmswitchd.storage.lun import EmulatedLun, Opener
 from kvmswitchd.storage.scsi import LogicalUnit
 from kvmswitchd.storage.volume import FlatVolume
@@ -140,6 +140,7 @@ class StorageService:
         rearm: Rearm | None = None,
         on_plug: Plug | None = None,
         opener: Opener | None = None,
+        upload_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
         self.store = store
         self.ports = ports
@@ -158,7 +159,11 @@ class StorageService:
         # a host eject caused waits for ``drain()`` (the host's command is still running).
         self._plugged: PortId | None = None
         self.library = ImageLibrary(
-            store, log=self._log, changed=self._changed, placement=self._placement
+            store,
+            log=self._log,
+            changed=self._changed,
+            placement=self._placement,
+            idle_timeout=upload_idle_timeout,
         )
         self._shown = self._summary(self.core.state())
 
@@ -263,10 +268,16 @@ class StorageService:
     async def create_image(self, name: str, size: int, origin: Origin) -> Json:
         return await self.library.create(name, size, origin)
 
+    def check_upload(self, name: str, length: int | None, origin: Origin) -> None:
+        self.library.check_upload(name, length, origin)
+
     async def upload_image(
         self, name: str, chunks: AsyncIterable[bytes], length: int | None, origin: Origin
     ) -> Json:
         return await self.library.upload(name, chunks, length, origin)
+
+    async def cancel_uploads(self) -> None:
+        await self.library.cancel_uploads()
 
     async def set_read_only(self, name: str, read_only: bool, origin: Origin) -> Json:
         return await self.library.set_read_only(name, read_only, origin)
