@@ -151,7 +151,7 @@ def _size(table: Mapping[str, Any], key: str, path: str, default: int, lo: int, 
             amount = float(number)
         except ValueError:
             raise ConfigError(where, f"{expected}, got {value!r}") from None
-        if unit not in _SIZE_UNITS or not amount >= 0:
+        if unit not in _SIZE_UNITS or not 0 <= amount <= hi:  # also refuses nan, inf
             raise ConfigError(where, f"{expected}, got {value!r}")
         value = int(amount * _SIZE_UNITS[unit])
     if isinstance(value, bool) or not isinstance(value, int):

@@ -24,8 +24,9 @@ from aiohttp import hdrs, web
 
 from kvmswitchd.core.commands import Origin
 from kvmswitchd.core.permissions import Permission
-from kvmswitchd.errors import InputError
+from kvmswitchd.errors import InputError, StalledError
 from web.api import check_keys, origin_of, read_object
+from web.errors import error_response
 from web.openapi import (
     BOOLEAN,
     INTEGER,
@@ -177,9 +178,18 @@ async def upload_image(request: web.Request) -> web.Response:
     if request.version >= (1, 1) and request.headers.get(hdrs.EXPECT, "").lower() == "100-continue":
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writer.output_size = 0  # as aiohttp's own handler: the reply starts afresh
-    info = await service.upload_image(
-        name, request.content.iter_chunked(UPLOAD_CHUNK), length, origin
-    )
+    try:
+        info = await service.upload_image(
+            name, request.content.iter_chunked(UPLOAD_CHUNK), length, origin
+        )
+    except StalledError as exc:
+        # The client stopped sending: answer, then hang up at once (aiohttp would wait
+        # another 10 s for the rest of the body, and so would a shutdown).
+        reply = error_response(408, exc.code, str(exc))
+        await reply.prepare(request)
+        await reply.write_eof()
+        request.protocol.force_close()
+        return reply
     return web.json_response(info, status=201)
 
 
@@ -265,6 +275,16 @@ IMAGE_NAME: Schema = {
     "examples": ["debian.img"],
 }
 CREATED_TEXT = "Created; the new image (sha256 of an upload as received)."
+NO_SPACE: dict[int, Reply] = {
+    507: Reply(
+        "Not enough free space: the state disk keeps a reserve free for state saves and "
+        "logins (the message has the numbers).",
+        ref("Error"),
+    )
+}
+STALLED: dict[int, Reply] = {
+    408: Reply("The client sent nothing for the upload idle timeout.", ref("Error"))
+}
 
 OPENAPI_SCHEMAS: dict[str, Schema] = {
     "StorageImage": obj(
@@ -317,22 +337,31 @@ OPENAPI_PATHS: dict[str, Operation] = {
         "Create a blank (zero-filled) image",
         {201: Reply(CREATED_TEXT, ref("StorageImage"))},
         errors(400, 409, 413),
+        NO_SPACE,
         body=obj(
             ("name", "size"),
             closed=True,
             name=IMAGE_NAME,
             size={"type": "integer", "minimum": 512, "multipleOf": 512},
         ),
-        description="409: the name is taken. 413: over the image size cap.",
+        description=(
+            "409: the name is taken. 413: over the image size cap or the user's quota. "
+            "507: it would eat into the space kept free on the state disk."
+        ),
     ),
     f"PUT {PREFIX}/storage/images/{{name}}": op(
         "Upload an image (raw bytes, streamed to disk)",
         {201: Reply(CREATED_TEXT, ref("StorageImage"))},
-        errors(400, 409, 413),
+        errors(400, 403, 409, 413),
+        STALLED,
+        NO_SPACE,
         description=(
             "The body is the image itself (application/octet-stream), at least 512 bytes. "
-            "A Content-Length over the cap is refused at once (413); so is a chunked body "
-            "that grows past it. An interrupted upload leaves no image and no partial file."
+            "Every limit (permission, name, size cap, the user's quota, free space) is "
+            "checked before the body is read and before `100 Continue` is sent; a chunked "
+            "body that grows past one is cut off (413, 507). A client that sends nothing "
+            "for the idle timeout gets 408. An interrupted upload leaves no image and no "
+            "partial file."
         ),
     ),
     f"PATCH {PREFIX}/storage/images/{{name}}": op(

@@ -137,7 +137,7 @@ def test_an_over_cap_length_is_too_large_before_any_room_is_claimed(tmp_path: Pa
         store.create_blank("b.img", BLOCK)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 12).map(lambda n: n * 256 * 1024), min_size=1, max_size=12),
     quota=st.integers(1, 8).map(lambda n: n * MiB),
