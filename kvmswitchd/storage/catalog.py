@@ -85,8 +85,9 @@ def temp_path(root: Path, prefix: str) -> Path:
 
 class ImageCatalog:
     """Metadata mirrored to disk. Every change is persisted first and only then made in
-    memory, so a failed save (a full disk) leaves the catalog exactly as it was. Not
-    thread-safe: the store holds a lock."""
+    memory, so a failed save (a full disk) leaves the catalog exactly as it was. Changes
+    are not thread-safe (the store holds a lock); ``images`` is replaced on each change,
+    never mutated, so readers need no lock."""
 
     def __init__(self, root: Path) -> None:
         self.root = root

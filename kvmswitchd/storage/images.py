@@ -14,8 +14,9 @@
   where with ``set_attachment``. An attached image can't be deleted or flagged.
 
 Blocking: ``Upload.write``/``commit``, ``create_blank`` and ``rehash`` write, fsync or
-hash whole files: run them in a worker thread. Bookkeeping takes a lock, so those may run
-on worker threads while the loop lists images.
+hash whole files: run them in a worker thread. Changes take a lock, so those may run on
+worker threads; reads (``list``, ``get``, the room checks) take it only to copy the
+claims, never across a file operation, so the loop never waits for a worker's fsync.
 """
 
 from __future__ import annotations
@@ -111,13 +112,10 @@ class ImageStore:
         return path
 
     def get(self, name: str) -> ImageInfo:
-        path = self.path(name)
-        with self._lock:
-            return self._info(name, path.stat().st_size)
+        return self._info(name, self.path(name).stat().st_size)
 
     def list(self) -> list[ImageInfo]:
-        with self._lock:
-            out = [self._info(entry.name, size) for entry, size, _ in self._scan()]
+        out = [self._info(entry.name, size) for entry, size, _ in self._scan()]
         return sorted(out, key=lambda info: info.name)
 
     def attachment(self) -> Attachment | None:
@@ -125,8 +123,7 @@ class ImageStore:
 
     def used_by(self, user: str | None) -> int:
         """The bytes ``user``'s quota pays for: their images and uploads in progress."""
-        with self._lock:
-            return self._used_by(user, None)
+        return self._room(user, None)[0]
 
     # -- room (quota and reserve) -------------------------------------------------------
 
@@ -152,27 +149,22 @@ class ImageStore:
     def _check_room(self, user: str | None, held: int, wanted: int, own: Claim | None) -> None:
         """Quota: ``user`` would hold ``held`` bytes in ``own``; reserve: ``wanted`` more
         bytes on the disk, besides what images in the making and sparse images may take."""
-        with self._lock:
-            used = self._used_by(user, own) if self.policy.quota else 0
-            promised = self._promised(own)
+        used, promised = self._room(user, own)
         self.policy.check_quota(user, used, held)
         self.policy.check_free(self.disk.free(), promised, wanted)
 
-    def _used_by(self, user: str | None, own: Claim | None) -> int:
-        images = self._catalog.images
-        owned = sum(
-            size
-            for entry, size, _ in self._scan()
-            if images.get(entry.name, _NO_META).owner == user
-        )
-        making = sum(c.held for c in self._making.values() if c.user == user and c is not own)
-        return owned + making
-
-    def _promised(self, own: Claim | None) -> int:
-        """Bytes the disk has promised but not yet given: the unwritten rest of images
-        being made, and the holes of sparse (blank) images a host may still fill."""
-        holes = sum(max(size - allocated, 0) for _, size, allocated in self._scan())
-        return holes + sum(c.outstanding for c in self._making.values() if c is not own)
+    def _room(self, user: str | None, own: Claim | None) -> tuple[int, int]:
+        """(bytes ``user`` holds, bytes the disk has promised but not given yet: the
+        unwritten rest of images being made, the holes of sparse images a host may
+        still fill), not counting ``own``."""
+        scan = self._scan()  # outside the lock: the loop may be waiting for it
+        with self._lock:
+            claims = [claim for claim in self._making.values() if claim is not own]
+        meta = self._catalog.images
+        owned = sum(size for e, size, _ in scan if meta.get(e.name, _NO_META).owner == user)
+        holes = sum(max(size - allocated, 0) for _, size, allocated in scan)
+        used = owned + sum(claim.held for claim in claims if claim.user == user)
+        return used, holes + sum(claim.outstanding for claim in claims)
 
     # -- changes ----------------------------------------------------------------------
 
