@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 
 from kvmswitchd.core.storage import AccessMode, Attachment
-from kvmswitchd.errors import BusyError, InputError, NotFoundError, TooLargeError
+from kvmswitchd.errors import BusyError, DeviceError, InputError, NotFoundError, TooLargeError
 from kvmswitchd.storage.blockdev import BLOCK_SIZE, MAX_BLOCK_COUNT
 from kvmswitchd.storage.catalog import (
     MAX_NAME_LENGTH,
@@ -221,7 +221,7 @@ class ImageStore:
                 path.unlink()
             except OSError as exc:
                 raise disk_error(exc, f"cannot delete image {name!r}") from exc
-            with contextlib.suppress(OSError):  # gone either way; the entry is only clutter
+            with contextlib.suppress(DeviceError):  # gone either way; the entry is only clutter
                 self._catalog.forget(name)
 
     def set_read_only(self, name: str, read_only: bool) -> ImageInfo:
@@ -274,7 +274,7 @@ class ImageStore:
             try:
                 os.rename(temp, final)
             except BaseException:
-                with contextlib.suppress(OSError):  # an entry without a file is never listed
+                with contextlib.suppress(DeviceError):  # an entry without a file is never listed
                     self._catalog.forget(name)
                 raise
             with contextlib.suppress(OSError):  # renamed already; a power cut could undo it
