@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kvmswitchd.core.commands import Origin, Source
 from kvmswitchd.errors import BusyError, NoSpaceError, QuotaError, TooLargeError
 from kvmswitchd.storage.images import ImageStore, Upload
+from kvmswitchd.storage.library import WRITE_BATCH
 from kvmswitchd.storage.space import SpacePolicy
-from tests.storage_limits.conftest import FakeDisk, MiB, leftovers
+from tests.storage_limits.conftest import FakeDisk, MiB, leftovers, make_rig
 
 BLOCK = 512
 
@@ -164,3 +169,39 @@ def test_whatever_is_asked_a_user_never_holds_more_than_the_quota_nor_eats_the_r
         holes = sum(i.size for i in store.list()) - (16 * MiB - disk.free())
         assert disk.free() - holes >= 4 * MiB
         assert not any(name.startswith(".") for name in leftovers(store.root))
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    sizes=st.lists(
+        st.sampled_from([1, 511, 4096, 65536, WRITE_BATCH - 1, WRITE_BATCH, WRITE_BATCH + 1]),
+        min_size=1,
+        max_size=12,
+    ),
+    declared=st.booleans(),
+)
+def test_any_chunking_of_an_upload_stores_the_same_bytes_in_order(
+    tmp_path_factory: pytest.TempPathFactory, sizes: list[int], declared: bool
+) -> None:
+    rig = make_rig(tmp_path_factory.mktemp("c") / "images")
+    data = bytes(n % 253 for n in range(sum(sizes) + BLOCK))
+    pieces, at = [], 0
+    for size in [*sizes, BLOCK]:
+        pieces.append(data[at : at + size])
+        at += size
+
+    async def upload() -> dict[str, object]:
+        async def chunks() -> AsyncIterator[bytes]:
+            for piece in pieces:
+                yield piece
+
+        length = len(data) if declared else None
+        return await rig.service.upload_image("x.img", chunks(), length, Origin(Source.HTTP))
+
+    try:
+        info = asyncio.run(upload())
+        assert info["sha256"] == hashlib.sha256(data).hexdigest()
+        assert (rig.root / "x.img").read_bytes() == data
+        assert leftovers(rig.root) == ["x.img"]
+    finally:
+        rig.service.close()
