@@ -170,8 +170,11 @@ class ImageStore:
 
     def create_blank(self, name: str, size: int, user: str | None = None) -> ImageInfo:
         """A sparse, zero-filled image of ``size`` bytes (a multiple of 512)."""
+        self._check_new(name)
         if not isinstance(size, int) or size <= 0 or size % BLOCK_SIZE:
             raise InputError(f"image size must be a positive multiple of {BLOCK_SIZE} bytes")
+        if size > self.max_image_size:
+            raise TooLargeError(f"image size is capped at {self.max_image_size} bytes")
         self.preflight(name, size, user)
         self._reserve(name, Claim(user, size))
         temp = temp_path(self.root, TEMP_PREFIX)
