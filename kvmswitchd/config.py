@@ -21,6 +21,7 @@ from kvmswitchd.config_keys import file_path as _path
 from kvmswitchd.config_keys import integer as _int
 from kvmswitchd.config_keys import number as _float
 from kvmswitchd.config_keys import parse_listen
+from kvmswitchd.config_keys import size as _size
 from kvmswitchd.config_keys import table as _table
 from kvmswitchd.console.gpio import GpioSpec, parse_gpio
 from kvmswitchd.console.sources import DeviceSpec, parse_device_specs
@@ -97,6 +98,9 @@ class Config:
     buttons: GpioSpec | None = None  # front-panel buttons on GPIO lines (real mode)
     storage_quiet_period: float = 5.0
     max_image_size: int = 16 << 30
+    storage_quota: int = 0  # bytes of images per user; 0 = unlimited
+    storage_reserve: int = 64 << 20  # bytes kept free on the state disk for state saves
+    upload_idle_timeout: float = 30.0  # seconds without a byte before an upload is dropped
 
     def port(self, unit: int) -> PortConfig:
         return self.port_configs.get(unit) or PortConfig(unit)
@@ -164,7 +168,11 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
     )
     buttons = doc.get("buttons")
     storage = _table(doc.get("storage", {}), "storage")
-    _check_keys(storage, "storage", {"quiet_period", "max_image_size"})
+    _check_keys(
+        storage,
+        "storage",
+        {"quiet_period", "max_image_size", "quota", "reserve", "upload_idle_timeout"},
+    )
     usbip = _table(doc.get("usbip", {}), "usbip")
     _check_keys(usbip, "usbip", {"listen"})
     usbip_host, usbip_port = parse_listen(usbip.get("listen", "127.0.0.1:3240"), "usbip.listen")
@@ -244,7 +252,10 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
         usbip_host=usbip_host,
         usbip_port=usbip_port,
         storage_quiet_period=_float(storage, "quiet_period", "storage", 5.0, 0.0),
-        max_image_size=_int(storage, "max_image_size", "storage", 16 << 30, 1 << 20, 1 << 41),
+        max_image_size=_size(storage, "max_image_size", "storage", 16 << 30, 1 << 20, 1 << 41),
+        storage_quota=_size(storage, "quota", "storage", 0, 0, 1 << 50),
+        storage_reserve=_size(storage, "reserve", "storage", 64 << 20, 0, 1 << 50),
+        upload_idle_timeout=_float(storage, "upload_idle_timeout", "storage", 30.0, 0.1),
         buttons=parse_gpio(_table(buttons, "buttons"), ports) if buttons is not None else None,
     )
 

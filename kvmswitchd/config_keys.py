@@ -83,3 +83,30 @@ def parse_listen(value: object, path: str) -> tuple[str, int]:
             path, f'expected "HOST:PORT" with a port 0..65535 (0: any free one), got {value!r}'
         )
     return host, int(port_text)
+
+
+_SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_SIZE_UNITS |= {f"{u}IB": n for u, n in _SIZE_UNITS.items() if u not in ("", "B")}
+_SIZE_UNITS |= {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+
+
+def size(table: Mapping[str, Any], key: str, path: str, default: int, lo: int, hi: int) -> int:
+    """Bytes: an integer, or a string like ``"64 MiB"``, ``"2G"`` (binary) or ``"5 GB"``."""
+    value = table.get(key, default)
+    where, expected = f"{path}.{key}", f'expected a size {lo}..{hi} bytes (like 4096 or "64 MiB")'
+    if isinstance(value, str) and len(value) <= 40:  # a size string needs no more
+        text = value.strip().upper()
+        number = text.rstrip("KMGTIB ")
+        unit = text[len(number) :].strip()
+        try:
+            amount = float(number)
+        except ValueError:
+            raise ConfigError(where, f"{expected}, got {value!r}") from None
+        if unit not in _SIZE_UNITS or not 0 <= amount <= hi:  # also refuses nan, inf
+            raise ConfigError(where, f"{expected}, got {value!r}")
+        value = int(amount * _SIZE_UNITS[unit])
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(where, f"{expected}, got {kind(value)}")
+    if not lo <= value <= hi:
+        raise ConfigError(where, f"{expected}, got {value}")
+    return value

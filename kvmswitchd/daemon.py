@@ -286,6 +286,7 @@ class Daemon:
     def _start_storage(self, board: Switchboard) -> None:
         from kvmswitchd.storage.images import ImageStore
         from kvmswitchd.storage.service import StorageService
+        from kvmswitchd.storage.space import SpacePolicy
 
         loop = asyncio.get_running_loop()
         links = board.links
@@ -300,8 +301,11 @@ class Daemon:
                 if target.kind == "usbip":
                     target.set_storage(transport)  # type: ignore[attr-defined]  # UsbipTarget
 
+        config = self.config
         store = ImageStore.open(
-            self.state_dir / "images", max_image_size=self.config.max_image_size
+            self.state_dir / "images",
+            max_image_size=config.max_image_size,
+            policy=SpacePolicy(quota=config.storage_quota, reserve=config.storage_reserve),
         )
         storage = StorageService(
             store,
@@ -312,6 +316,7 @@ class Daemon:
             clock=loop.time,
             on_change=board.push_state,
             on_plug=on_plug,
+            upload_idle_timeout=config.upload_idle_timeout,
         )
         storage.restore()
         board.storage = storage

@@ -31,9 +31,21 @@ class InputError(KvmError):
 
 
 class TooLargeError(InputError):
-    """A body, upload or image went over its size cap (the HTTP layer answers 413)."""
+    """A request is over a size cap: an image, an upload, a user's storage quota (413)."""
 
     code = "too_large"
+
+
+class QuotaError(TooLargeError):
+    """An upload or a new image would take a user past their storage quota (413)."""
+
+    code = "quota_exceeded"
+
+
+class StalledError(InputError):
+    """A client stopped sending in the middle of a request body (408)."""
+
+    code = "timeout"
 
 
 class PortError(KvmError):
@@ -65,6 +77,13 @@ class SaveError(KvmError):
     memory and the file are as before (503)."""
 
     code = "not_saved"
+
+
+class NoSpaceError(DeviceError):
+    """The state disk is full, or a write would eat into the space kept free for state
+    saves and logins (507 Insufficient Storage)."""
+
+    code = "no_space"
 
 
 class ProtocolError(KvmError):

@@ -13,10 +13,14 @@ from kvmswitchd.errors import (
     ConfigError,
     InputError,
     KvmError,
+    NoSpaceError,
     NotFoundError,
     PermissionDenied,
     PortError,
+    QuotaError,
     SaveError,
+    StalledError,
+    TooLargeError,
 )
 
 log = logging.getLogger(__name__)
@@ -24,12 +28,16 @@ log = logging.getLogger(__name__)
 STATUS: list[tuple[type[KvmError], int]] = [
     (PortError, 404),
     (NotFoundError, 404),
+    (QuotaError, 413),
+    (TooLargeError, 413),
+    (StalledError, 408),
     (InputError, 400),
     (ConfigError, 400),
     (AuthError, 401),
     (PermissionDenied, 403),
     (BusyError, 409),
     (SaveError, 503),
+    (NoSpaceError, 507),
 ]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

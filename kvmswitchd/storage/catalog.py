@@ -1,32 +1,38 @@
 """The image catalog: per-image metadata and the attachment record in ``.images.json``.
 
-Written with ``statefile.write_atomic`` (all or nothing, mode 0600), read no-follow. A
-corrupt file is moved aside to ``.images.json.bad`` and the catalog starts empty (SPEC
-§3.7); images themselves are never touched by that.
+Written with ``statefile.write_atomic`` (all or nothing, mode 0600) and persisted before
+memory changes; read no-follow. A corrupt file is moved aside to ``.images.json.bad`` and
+the catalog starts empty (SPEC §3.7); images themselves are never touched by that.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from kvmswitchd.core.ports import MAX_PORTS, parse_port_id
 from kvmswitchd.core.storage import AccessMode, Attachment
-from kvmswitchd.errors import DeviceError, InputError, KvmError, StateFileError
+from kvmswitchd.errors import InputError, KvmError, StateFileError
 from kvmswitchd.statedir import TEMP_PREFIX as STATE_TEMP_PREFIX
 from kvmswitchd.statedir import read_nofollow
 from kvmswitchd.statefile import write_atomic
+from kvmswitchd.storage.space import disk_error
+
+log = logging.getLogger(__name__)
 
 META_FILE = ".images.json"
 TEMP_PREFIX = STATE_TEMP_PREFIX  # blank images are made under write_atomic's prefix too
 # Metadata of every image fits in far less; a bigger file is not ours (read is capped).
 MAX_META_BYTES = 4 << 20
 _VERSION = 1
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 # Names come from the network: a short safe charset, no separators, no leading dot (our
 # temp and metadata files are dotfiles), bounded so a path can't grow past NAME_MAX.
 MAX_NAME_LENGTH = 100
@@ -51,6 +57,20 @@ def validate_image_name(name: object) -> str:
 class ImageMeta:
     read_only: bool = False
     sha256: str | None = None
+    owner: str | None = None  # the user who created it (their quota pays for it)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """One image. ``sha256`` is None when unknown: blank images, and images that were
+    attached read-write since the last hash (``ImageStore.rehash`` computes it)."""
+
+    name: str
+    size: int
+    sha256: str | None
+    read_only: bool
+    attachment: Attachment | None
+    owner: str | None = None
 
 
 def fsync_dir(path: Path) -> None:
@@ -67,11 +87,14 @@ def temp_path(root: Path, prefix: str) -> Path:
 
 
 class ImageCatalog:
-    """In-memory metadata mirrored to disk. Not thread-safe: the store holds a lock."""
+    """Metadata mirrored to disk. Every change is persisted first and only then made in
+    memory, so a failed save (a full disk) leaves the catalog exactly as it was. Changes
+    are not thread-safe (the store holds a lock); ``images`` is replaced on each change,
+    never mutated, so readers need no lock."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.images: dict[str, ImageMeta] = {}
+        self.images: Mapping[str, ImageMeta] = {}
         self.attachment: Attachment | None = None
 
     @classmethod
@@ -93,20 +116,44 @@ class ImageCatalog:
     def meta(self, name: str) -> ImageMeta:
         return self.images.get(name, ImageMeta())
 
+    def put(self, name: str, meta: ImageMeta) -> None:
+        """Record ``name`` afresh (a new image: whatever was known of the name goes)."""
+        self._commit({**self.images, name: meta}, self.attachment)
+
     def set_read_only(self, name: str, read_only: bool) -> None:
-        self.images[name] = dataclasses.replace(self.meta(name), read_only=read_only)
+        self.put(name, dataclasses.replace(self.meta(name), read_only=read_only))
 
     def set_sha256(self, name: str, sha256: str | None) -> None:
-        self.images[name] = dataclasses.replace(self.meta(name), sha256=sha256)
+        self.put(name, dataclasses.replace(self.meta(name), sha256=sha256))
 
     def forget(self, name: str) -> None:
-        self.images.pop(name, None)
+        if name in self.images:
+            self._commit({n: m for n, m in self.images.items() if n != name}, self.attachment)
+
+    def attach(self, attachment: Attachment | None) -> None:
+        """Record where the image is attached; read-write forgets its hash (it may change)."""
+        images = self.images
+        if attachment is not None and attachment.mode is AccessMode.READ_WRITE:
+            name = attachment.image
+            images = {**images, name: dataclasses.replace(self.meta(name), sha256=None)}
+        self._commit(images, attachment)
 
     def save(self) -> None:
-        att = self.attachment
+        """Write the catalog as it is (nothing changes in memory)."""
+        self._commit(self.images, self.attachment)
+
+    def _commit(self, images: Mapping[str, ImageMeta], attachment: Attachment | None) -> None:
+        self._write(images, attachment)
+        self.images, self.attachment = images, attachment  # the new file is in place
+        try:
+            fsync_dir(self.root)
+        except OSError as exc:  # renamed already: only a power cut now could undo it
+            log.warning("image metadata saved, but syncing its directory failed: %s", exc)
+
+    def _write(self, images: Mapping[str, ImageMeta], att: Attachment | None) -> None:
         doc = {
             "version": _VERSION,
-            "images": {n: dataclasses.asdict(m) for n, m in sorted(self.images.items())},
+            "images": {n: dataclasses.asdict(m) for n, m in sorted(images.items())},
             "attachment": None
             if att is None
             else {
@@ -120,7 +167,7 @@ class ImageCatalog:
         try:
             write_atomic(self.root / META_FILE, data)
         except OSError as exc:
-            raise DeviceError(f"cannot save image metadata: {exc.strerror}") from exc
+            raise disk_error(exc, "cannot save image metadata") from exc
 
     def _parse(self, raw: bytes) -> None:
         try:
@@ -128,11 +175,13 @@ class ImageCatalog:
             images = doc["images"]
             if not isinstance(images, dict):
                 raise TypeError("images is not an object")
+            parsed: dict[str, ImageMeta] = {}
             for name, entry in images.items():
-                sha = entry.get("sha256")
-                self.images[validate_image_name(name)] = ImageMeta(
+                sha, owner = entry.get("sha256"), entry.get("owner")
+                parsed[validate_image_name(name)] = ImageMeta(
                     read_only=bool(entry.get("read_only", False)),
                     sha256=sha if isinstance(sha, str) else None,
+                    owner=owner if isinstance(owner, str) else None,
                 )
             att = doc.get("attachment")
             if att is not None:
@@ -142,5 +191,6 @@ class ImageCatalog:
                     mode=AccessMode(att["mode"]),
                     pinned=bool(att["pinned"]),
                 )
+            self.images = parsed
         except (ValueError, KeyError, TypeError, AttributeError, KvmError) as exc:
             raise StateFileError(f"{META_FILE} is corrupt: {exc}") from exc

@@ -4,14 +4,15 @@ One ``StorageService`` per switch puts together the image store (``images``), th
 hand-over core (``kvmswitchd.core.storage``), the emulated mass-storage device (a SCSI
 ``LogicalUnit`` behind an ``EmulatedLun`` and a ``BulkOnlyTransport``) and one timer:
 
-- the device's ``MediumListener`` reports (I/O, lock, host eject) reach the core with
-  the current port and ``clock()``; after each, the timer is re-armed at the core's
-  ``next_deadline()`` (``loop.call_at``, or the ``rearm`` hook a test passes);
+- the service is the device's ``MediumListener``: its reports (I/O, lock, host eject)
+  reach the core with the current port and ``clock()``; after each, the timer
+  (``timer.Deadline``) is re-armed at the core's ``next_deadline()``;
 - the switchboard calls ``focus_moved`` when usb focus moves; a move unplugs the device
   from the old host (``transport.disconnect``) and, if that host had ejected the medium,
   presents the image afresh to the new one;
 - the HTTP routes (``web.storage``) call the operator actions and the image methods
-  (``library.ImageLibrary``); changes are journalled (kind ``storage``,
+  (``library.ImageLibrary``: uploads, quota and free-space checks); the JSON they
+  answer is rendered by ``views``; changes are journalled (kind ``storage``,
   ``detail.action`` says what) and announced with ``on_change()``;
 - ``host_for(unit)`` is the emulated computer of a port as a USB host (SCSI over BOT,
   with a ``FlatVolume`` for files): it reaches the device only while the storage is on
@@ -36,8 +37,6 @@ from kvmswitchd.core.storage import (
     AccessMode,
     Attachment,
     HandoverResult,
-    HoldReason,
-    StayReason,
     StorageEjected,
     StorageEvent,
     StorageHandover,
@@ -49,17 +48,28 @@ from kvmswitchd.errors import DeviceError, InputError, KvmError
 from kvmswitchd.storage.bot import BulkOnlyTransport
 from kvmswitchd.storage.host import StorageHost
 from kvmswitchd.storage.images import ImageStore
-from kvmswitchd.storage.library import ImageLibrary
+from kvmswitchd.storage.library import DEFAULT_IDLE_TIMEOUT, ImageLibrary
 from kvmswitchd.storage.lun import EmulatedLun, Opener
 from kvmswitchd.storage.scsi import LogicalUnit
-from kvmswitchd.storage.volume import FlatVolume
+from kvmswitchd.storage.timer import Deadline, Rearm
+from kvmswitchd.storage.views import (
+    eject_detail,
+    move_detail,
+    parse_mode,
+    placement,
+    port_text,
+    storage_view,
+    switch_detail,
+    target_view,
+)
+
+__all__ = ["SYSTEM", "StorageService", "parse_mode", "switch_detail"]
 
 log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 # Journal.record(kind, source, ports, user, detail)
 Record = Callable[[str, str, tuple[str, ...], str | None, Mapping[str, Any]], object]
-Rearm = Callable[[float | None], None]
 # on_plug(old_port, new_port): the device moved (None: nowhere); a real backend (usbip)
 # takes ``service.transport`` away from the old port's target and gives it to the new one.
 Plug = Callable[[PortId | None, PortId | None], None]
@@ -68,60 +78,6 @@ DEFAULT_QUIET_PERIOD = 5.0
 # The default cap on one image (config ``[storage] max_image_size``): a big USB stick.
 DEFAULT_MAX_IMAGE_SIZE = 16 << 30
 SYSTEM = Origin(Source.SYSTEM)
-
-
-def _text(port: PortId | None) -> str | None:
-    return None if port is None else str(port)
-
-
-def parse_mode(value: object) -> AccessMode:
-    try:
-        return AccessMode(str(value))
-    except ValueError:
-        raise InputError('mode must be "ro" or "rw"') from None
-
-
-def _value(reason: HoldReason | None) -> str | None:
-    return reason.value if reason is not None else None
-
-
-def switch_detail(result: HandoverResult) -> Json:
-    """What a switch result and its log line say about the storage (empty: nothing)."""
-    if isinstance(result, StorageHeld):
-        return {
-            "usb": "held",
-            "held_by": str(result.by_port),
-            "wanted": str(result.wanted_port),
-            "reason": result.reason.value,
-        }
-    if isinstance(result, StorageMoved):
-        detail: Json = {"usb": "moved", "from": str(result.from_port), "to": str(result.to_port)}
-        if result.forced:
-            detail["forced"] = True
-            detail["overrode"] = result.overrode.value if result.overrode else None
-        return detail
-    if result.reason is StayReason.PINNED:
-        return {"usb": "stayed", "held_by": _text(result.port), "reason": result.reason.value}
-    return {}
-
-
-class _Glue:
-    """The device's ``MediumListener``: forwards its reports to the service."""
-
-    def __init__(self, service: StorageService) -> None:
-        self._service = service
-
-    def io_started(self, write: bool) -> None:
-        self._service.device_io(started=True, write=write)
-
-    def io_finished(self, write: bool) -> None:
-        self._service.device_io(started=False, write=write)
-
-    def lock_changed(self, locked: bool) -> None:
-        self._service.device_lock(locked)
-
-    def host_ejected(self) -> None:
-        self._service.device_ejected()
 
 
 class StorageService:
@@ -140,25 +96,29 @@ class StorageService:
         rearm: Rearm | None = None,
         on_plug: Plug | None = None,
         opener: Opener | None = None,
+        upload_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
         self.store = store
         self.ports = ports
         self.quiet_period = quiet_period
         self.core = StorageHandover(quiet_period, focus=focus.local)
-        self.unit = LogicalUnit(listener=_Glue(self))
+        self.unit = LogicalUnit(listener=self)  # it hears the device (``MediumListener``)
         self.bus = EmulatedLun(self.unit) if opener is None else EmulatedLun(self.unit, opener)
         self.transport = BulkOnlyTransport(self.unit)
         self._record, self._clock = record, clock
-        self._on_change, self._rearm_hook, self._on_plug = on_change, rearm, on_plug
-        self._timer: asyncio.TimerHandle | None = None
-        self._deadline: float | None = None
+        self._on_change, self._on_plug = on_change, on_plug
+        self._timer = Deadline(self.handle_timer, rearm)
         self._queued: list[StorageEvent] = []
         self._hosts: dict[int, StorageHost] = {}
         # The port the device is plugged into. It lags the core's port while a move that
         # a host eject caused waits for ``drain()`` (the host's command is still running).
         self._plugged: PortId | None = None
         self.library = ImageLibrary(
-            store, log=self._log, changed=self._changed, placement=self._placement
+            store,
+            log=self._log,
+            changed=self._changed,
+            placement=lambda name: placement(self.core.state(), name),
+            idle_timeout=upload_idle_timeout,
         )
         self._shown = self._summary(self.core.state())
 
@@ -187,9 +147,7 @@ class StorageService:
 
     def close(self) -> None:
         """Shutdown: stop the timer, flush and close the medium (the record is kept)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         try:
             self.unit.unload(force=True)
         except DeviceError as exc:
@@ -211,7 +169,7 @@ class StorageService:
         state = self.core.state()
         if not state.held:
             return None, None
-        return _text(state.port), state.reason.value if state.reason else None
+        return port_text(state.port), state.reason.value if state.reason else None
 
     # -- operator actions (the HTTP routes) ----------------------------------------------
 
@@ -240,13 +198,9 @@ class StorageService:
             self._plug(None)
             self.store.set_attachment(None)
             self._rearm()
-        detail: Json = {"action": "eject", "image": event.image, "forced": event.forced}
         if event.forced:
-            detail["overrode"] = event.reason.value if event.reason else None
             log.warning("storage: forced eject of %s from busy port %s", event.image, event.port)
-        if problem:
-            detail["problem"] = problem
-        self._log(origin, (str(event.port),), **detail)
+        self._log(origin, (str(event.port),), **eject_detail(event, problem))
         self._changed()
         return dict(self.view(), forced=event.forced)
 
@@ -263,10 +217,16 @@ class StorageService:
     async def create_image(self, name: str, size: int, origin: Origin) -> Json:
         return await self.library.create(name, size, origin)
 
+    def check_upload(self, name: str, length: int | None, origin: Origin) -> None:
+        self.library.check_upload(name, length, origin)
+
     async def upload_image(
         self, name: str, chunks: AsyncIterable[bytes], length: int | None, origin: Origin
     ) -> Json:
         return await self.library.upload(name, chunks, length, origin)
+
+    async def cancel_uploads(self) -> None:
+        await self.library.cancel_uploads()
 
     async def set_read_only(self, name: str, read_only: bool, origin: Origin) -> Json:
         return await self.library.set_read_only(name, read_only, origin)
@@ -278,24 +238,13 @@ class StorageService:
 
     def view(self, *, images: bool = True) -> Json:
         """The ``storage`` object of GET /state and GET /storage."""
-        state = self.core.state()
-        doc: Json = {
-            "image": state.image,
-            "mode": state.mode.value if state.mode else None,
-            "port": _text(state.port),
-            "pinned": state.pinned,
-            "focus": _text(state.focus),
-            "present": self.unit.medium is not None,
-            "held_by": _text(state.port) if state.held else None,
-            "held_reason": state.reason.value if state.held and state.reason else None,
-            "pending": _text(state.pending),
-            "locked": state.locked,
-            "in_flight": state.in_flight,
-            "busy": _value(self.core.hold_reason(self._clock())),
-            "ejected": state.ejected,
-            "quiet_period": self.quiet_period,
-            "max_image_size": self.max_image_size,
-        }
+        doc = storage_view(
+            self.core.state(),
+            present=self.unit.medium is not None,
+            busy=self.core.hold_reason(self._clock()),
+            quiet_period=self.quiet_period,
+            max_image_size=self.max_image_size,
+        )
         if images:
             doc["images"] = self.images()
         return doc
@@ -303,26 +252,10 @@ class StorageService:
     def images(self) -> list[Json]:
         return self.library.images()
 
-    def _placement(self, name: str) -> Json | None:
-        state = self.core.state()
-        if state.image != name or state.mode is None:
-            return None
-        return {"port": _text(state.port), "mode": state.mode.value, "pinned": state.pinned}
-
     def target_view(self, unit: int) -> Json:
-        """The ``storage`` field of GET /ports/{id}/target: what that computer sees.
-        Files are read from the medium directly (no SCSI, so no I/O is reported)."""
-        state = self.core.state()
-        medium = self.unit.medium
-        if not self.medium_on(PortId(unit)) or medium is None or state.mode is None:
-            return {"present": False, "image": None, "mode": None, "files": []}
-        try:
-            files: list[Json] | None = [
-                {"name": n, "size": s} for n, s in FlatVolume.mount(medium).files().items()
-            ]
-        except KvmError:  # blank or not a flat volume: the computer sees raw blocks
-            files = None
-        return {"present": True, "image": state.image, "mode": state.mode.value, "files": files}
+        """The ``storage`` field of GET /ports/{id}/target: what that computer sees."""
+        medium = self.unit.medium if self.medium_on(PortId(unit)) else None
+        return target_view(self.core.state(), medium)
 
     def host_for(self, unit: int | PortId) -> StorageHost:
         """The emulated computer of port ``unit`` as a USB mass-storage host."""
@@ -348,27 +281,29 @@ class StorageService:
             raise InputError("storage plugs into a port of this unit, not a cascaded one")
         return port
 
-    # -- device reports (the MediumListener glue) and the timer ---------------------------
+    # -- device reports (``MediumListener``) and the timer --------------------------------
 
-    def device_io(self, *, started: bool, write: bool) -> None:
-        port = self._plugged
-        if port is None:
-            return
-        if started:
+    def io_started(self, write: bool) -> None:
+        if (port := self._plugged) is not None:
             self.core.io_started(port, self._clock(), write=write)
-        else:
+            self._device_changed()
+
+    def io_finished(self, write: bool) -> None:
+        if (port := self._plugged) is not None:
             self.core.io_finished(port, self._clock(), write=write)
+            self._device_changed()
+
+    def _device_changed(self) -> None:
         self._rearm()
         self._changed_if_shown_differs()
 
-    def device_lock(self, locked: bool) -> None:
+    def lock_changed(self, locked: bool) -> None:
         port = self._plugged
         if port is not None:
             self.core.lock_changed(port, locked, self._clock())
-            self._rearm()
-            self._changed_if_shown_differs()
+            self._device_changed()
 
-    def device_ejected(self) -> None:
+    def host_ejected(self) -> None:
         port = self._plugged
         if port is None:
             return
@@ -400,23 +335,8 @@ class StorageService:
             self._changed_if_shown_differs()
         return moved
 
-    def _fire(self) -> None:
-        self._timer, self._deadline = None, None
-        self.handle_timer()
-
     def _rearm(self) -> None:
-        deadline = self.core.next_deadline()
-        if deadline == self._deadline:
-            return
-        self._deadline = deadline
-        if self._rearm_hook is not None:
-            self._rearm_hook(deadline)
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if deadline is not None:
-            self._timer = asyncio.get_running_loop().call_at(deadline, self._fire)
+        self._timer.arm(self.core.next_deadline())
 
     # -- internals ----------------------------------------------------------------------
 
@@ -453,10 +373,8 @@ class StorageService:
 
     def _move(self, event: StorageMoved, origin: Origin) -> None:
         self.transport.disconnect()  # unplugged from the old host...
-        detail: Json = {"action": "move", "image": event.image, "from": str(event.from_port)}
-        detail |= {"to": str(event.to_port), "forced": event.forced, "deferred": event.deferred}
+        detail = move_detail(event)
         if event.forced:
-            detail["overrode"] = event.overrode.value if event.overrode else None
             log.warning("storage: forced move of %s off busy port %s", event.image, event.from_port)
         if self.bus.file() == "":  # the old host ejected it: present it to the new host
             try:
