@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from kvmswitchd.core.commands import Origin, Outcome, Rename, SetScan, Source, Step, SwitchTo
 from kvmswitchd.errors import InputError
+from web import client_json
 from web.auth import origin_user
 from web.errors import error_response, status_for_code
 from web.service import KvmService
@@ -29,16 +29,19 @@ def origin_of(request: web.Request) -> Origin:
 
 
 async def read_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
-    """The request body as a JSON object; 400 for anything else, 413 when too large."""
+    """The request body as a JSON object; 400 for anything else (nested too deep
+    included), 413 when too large, 415 unless it is sent as ``application/json`` (a
+    cross-site form or ``fetch`` can send ``text/plain`` without asking first)."""
     body = await request.read()
     if not body.strip():
         if allow_empty:
             return {}
         raise InputError("request body must be a JSON object")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"malformed JSON: {exc}") from None
+    if hdrs.CONTENT_TYPE not in request.headers or request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(
+            text="send the body as JSON with Content-Type: application/json"
+        )
+    data = client_json.loads(body)
     if not isinstance(data, dict):
         raise InputError("request body must be a JSON object")
     return data

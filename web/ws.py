@@ -42,6 +42,7 @@ from aiohttp import WSCloseCode, WSMessage, WSMsgType, hdrs, web
 
 from kvmswitchd.core.commands import SwitchTo
 from kvmswitchd.errors import AuthError, InputError, KvmError, PermissionDenied
+from web import client_json
 from web.api import PREFIX, SERVICE, origin_of
 from web.errors import status_for_code
 from web.service import KvmService
@@ -157,7 +158,7 @@ def _id_of(message: Mapping[str, Any]) -> str | int | None:
 def parse(data: str) -> Message:
     """A client frame as a JSON object with a string ``type``; InputError otherwise."""
     try:
-        message = json.loads(data)
+        message = client_json.loads(data)
     except ValueError as exc:
         raise InputError(f"malformed JSON: {exc}") from None
     if not isinstance(message, dict):
