@@ -384,6 +384,8 @@ class Daemon:
 
     async def _start_http(self, board: Switchboard) -> None:
         from web.app import create_app
+        from web.connections import Limits
+        from web.listener import serve
 
         http = self.config.http
 
@@ -408,12 +410,10 @@ class Daemon:
                 raise ConfigError(
                     "http.tls_cert", f"cannot load the certificate/key: {exc}"
                 ) from None
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, http.listen_host, http.listen_port, ssl_context=ssl_context
+        limits = Limits(http.header_timeout, http.idle_timeout, http.max_connections)
+        self._runner = await serve(
+            app, http.listen_host, http.listen_port, limits=limits, ssl_context=ssl_context
         )
-        await site.start()
         host, port = self._runner.addresses[0][:2]
         shown = f"[{host}]" if ":" in host else host
         scheme = "https" if ssl_context is not None else "http"
