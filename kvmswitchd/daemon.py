@@ -399,7 +399,8 @@ class Daemon:
             km_focus=km_focus,
             allowed_origins=frozenset(http.allowed_origins),
             storage=board.storage,
-            hosts=(*http.hosts, http.listen_host),
+            hosts=http.hosts,
+            listen_host=http.listen_host,
         )
         ssl_context = None
         if http.tls_cert is not None and http.tls_key is not None:

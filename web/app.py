@@ -44,18 +44,20 @@ def create_app(
     allowed_origins: frozenset[str] = frozenset(),
     storage: storage_api.StorageApi | None = None,
     hosts: Iterable[str] = (),
+    listen_host: str | None = None,
 ) -> web.Application:
     """The app; with ``accounts`` every route but the public ones needs a login (SPEC §9).
 
     Without accounts (``[http] auth = false``, loopback only) everything is open, but
-    the perimeter stays: ``hosts`` (configured names, the listen address) and loopback
-    names are the only ``Host`` values served; cross-site state changes are refused.
+    the perimeter stays: ``hosts`` (``[http] hosts``), ``listen_host``, loopback names
+    and the address a connection arrived on are the only ``Host`` values served (the
+    last three with the port it arrived on); cross-site state changes are refused.
     """
     refused = auth.refused_cross_site(accounts) if accounts is not None else None
     middlewares: list[Middleware] = [
         error_middleware,
         perimeter.perimeter_middleware(
-            perimeter.HostNames.of(hosts), allowed_origins, refused=refused
+            perimeter.HostNames.of(hosts, listen_host), allowed_origins, refused=refused
         ),
     ]
     if accounts is not None:

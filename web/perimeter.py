@@ -53,16 +53,18 @@ HSTS = "max-age=31536000"
 class HostNames:
     """The names a request's ``Host`` may carry.
 
-    ``names`` are configured (``[http] hosts``, the listen address): ``"kvm.example"``
-    matches on any port (a reverse proxy's), ``"kvm.example:8443"`` on that port only.
-    Loopback names and the IP address the connection arrived on match with the port it
-    arrived on."""
+    ``names`` are configured (``[http] hosts``): ``"kvm.example"`` matches on any port
+    (a reverse proxy's), ``"kvm.example:8443"`` on that port only. ``local`` names (the
+    listen address), loopback names and the IP address the connection arrived on match
+    with the port it arrived on only."""
 
     names: frozenset[str] = frozenset()
+    local: frozenset[str] = LOOPBACK_NAMES
 
     @classmethod
-    def of(cls, names: Iterable[str]) -> HostNames:
-        return cls(frozenset(_normal(name) for name in names if name))
+    def of(cls, names: Iterable[str], listen_host: str | None = None) -> HostNames:
+        local = LOOPBACK_NAMES | ({_normal(listen_host)} if listen_host else set())
+        return cls(frozenset(_normal(name) for name in names if name), frozenset(local))
 
     def allows(
         self, host: str, *, local_ip: str | None, local_port: int | None, default_port: int
@@ -82,7 +84,7 @@ class HostNames:
         port = url.explicit_port
         if name in self.names or f"{name}:{port or default_port}" in self.names:
             return True
-        ours = name in LOOPBACK_NAMES or _same_ip(name, local_ip)
+        ours = name in self.local or _same_ip(name, local_ip)
         return ours and (local_port is None or (port or default_port) == local_port)
 
 

@@ -49,12 +49,14 @@ def own(client: Client) -> str:
         ("", False),
         ("x" * 400, False),
         ("[::1:8080", False),
+        ("kvm.local:8080", True),  # the listen address: with the port we listen on
+        ("kvm.local:9000", False),
     ],
 )
 def test_host_names_allow_only_configured_loopback_and_local_names(
     host: str, allowed: bool
 ) -> None:
-    names = perimeter.HostNames.of(["kvm.example", "other.example:8443"])
+    names = perimeter.HostNames.of(["kvm.example", "other.example:8443"], "kvm.local")
     got = names.allows(host, local_ip="10.0.0.5", local_port=8080, default_port=80)
     assert got is allowed
 
