@@ -63,6 +63,8 @@ class HttpConfig:
     header_timeout: float = 10.0
     # Seconds an idle keep-alive connection is kept open between requests.
     idle_timeout: float = 60.0
+    # Seconds a JSON (or EDID) request body may take to arrive once its headers are in.
+    body_timeout: float = 30.0
     # Open connections at most (websockets included); at capacity idle ones are shed.
     max_connections: int = 256
 
@@ -339,7 +341,7 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
         http,
         "http",
         {"listen", "max_body", "auth", "tls_cert", "tls_key", "allowed_origins", "hosts"}
-        | {"header_timeout", "idle_timeout", "max_connections"},
+        | {"header_timeout", "idle_timeout", "body_timeout", "max_connections"},
     )
     host, port = parse_listen(http.get("listen", "127.0.0.1:8080"), "http.listen")
     tls = [_path(http, key, "http") for key in ("tls_cert", "tls_key")]
@@ -366,6 +368,7 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
         hosts=tuple(hosts),
         header_timeout=_float(http, "header_timeout", "http", 10.0, 0.1),
         idle_timeout=_float(http, "idle_timeout", "http", 60.0, 0.1),
+        body_timeout=_float(http, "body_timeout", "http", 30.0, 0.1),
         max_connections=_int(http, "max_connections", "http", 256, 8, 1 << 16),
     )
 

@@ -401,6 +401,7 @@ class Daemon:
             storage=board.storage,
             hosts=http.hosts,
             listen_host=http.listen_host,
+            body_timeout=http.body_timeout,
         )
         ssl_context = None
         if http.tls_cert is not None and http.tls_key is not None:

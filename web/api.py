@@ -12,6 +12,7 @@ from kvmswitchd.errors import InputError
 from web import client_json
 from web.auth import origin_user
 from web.errors import error_response, status_for_code
+from web.perimeter import read_body
 from web.service import KvmService
 
 PREFIX = "/api/v1"
@@ -31,8 +32,9 @@ def origin_of(request: web.Request) -> Origin:
 async def read_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
     """The request body as a JSON object; 400 for anything else (nested too deep
     included), 413 when too large, 415 unless it is sent as ``application/json`` (a
-    cross-site form or ``fetch`` can send ``text/plain`` without asking first)."""
-    body = await request.read()
+    cross-site form or ``fetch`` can send ``text/plain`` without asking first), 408 when
+    the body stalls."""
+    body = await read_body(request)
     if not body.strip():
         if allow_empty:
             return {}
@@ -230,7 +232,7 @@ async def put_edid(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > MAX_EDID_BODY:
         raise web.HTTPRequestEntityTooLarge(MAX_EDID_BODY, request.content_length)
     if request.content_type == "application/octet-stream":
-        raw = await request.read()
+        raw = await read_body(request)
         if len(raw) > MAX_EDID_BODY:
             raise web.HTTPRequestEntityTooLarge(MAX_EDID_BODY, len(raw))
         body: dict[str, Any] = {"hex": raw.hex()}

@@ -45,6 +45,7 @@ def create_app(
     storage: storage_api.StorageApi | None = None,
     hosts: Iterable[str] = (),
     listen_host: str | None = None,
+    body_timeout: float = perimeter.BODY_TIMEOUT,
 ) -> web.Application:
     """The app; with ``accounts`` every route but the public ones needs a login (SPEC §9).
 
@@ -66,6 +67,7 @@ def create_app(
         )
     app = web.Application(middlewares=middlewares, client_max_size=max_body)
     app.on_response_prepare.append(perimeter.security_headers)
+    app[perimeter.BODY_TIMEOUT_KEY] = body_timeout
     expect = perimeter.expect_within(max_body)
     if accounts is not None:
         app[auth.ACCOUNTS] = accounts

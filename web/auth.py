@@ -32,6 +32,7 @@ from kvmswitchd.core.permissions import (
 from kvmswitchd.errors import AuthError, InputError, KvmError, PermissionDenied
 from web import client_json
 from web.errors import error_response
+from web.perimeter import read_body
 
 PREFIX = "/api/v1"
 ACCOUNTS = web.AppKey("accounts", Accounts)
@@ -336,7 +337,7 @@ async def _port_for(
             raw = request.match_info.get(rule.key)
         case PortFrom.BODY:
             try:  # the handler reads the (cached) body again and reports its errors
-                body = client_json.loads(await request.read() or b"null")
+                body = client_json.loads(await read_body(request) or b"null")
             except InputError:
                 body = None
             raw = body.get("port") if isinstance(body, dict) else None

@@ -34,6 +34,7 @@ STATUS: list[tuple[type[KvmError], int]] = [
 HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "too_large",
     415: "unsupported_media_type",
     417: "expectation_failed",
@@ -79,4 +80,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = HTTP_CODES.get(exc.status, "http_error")
         # aiohttp's default text is "<status>: <reason>"; a text of our own says more
         default = exc.text is None or exc.text.startswith(f"{exc.status}: ")
-        return error_response(exc.status, code, exc.reason if default else str(exc.text))
+        response = error_response(exc.status, code, exc.reason if default else str(exc.text))
+        if exc.status == 408:  # the rest of a stalled body must not be waited for
+            response.force_close()
+        return response

@@ -29,6 +29,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # File descriptors kept free of HTTP connections: state files, serial lines, devices.
 RESERVED_FDS = 64
+# Seconds the rest of a body is read (and dropped) after an early answer (413, 408)
+# before the connection closes: long enough for the client to see the answer, short
+# enough that a client who never stops sending cannot keep the slot (aiohttp: 10 s).
+LINGER = 2.0
 # When the hard limit is unlimited, the soft one is raised to this.
 UNLIMITED_SOFT = 65536
 
@@ -234,7 +238,11 @@ async def serve(
     guard = Guard(limits)
     app.middlewares.insert(0, guard.middleware)
     runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, keepalive_timeout=limits.idle_timeout
+        app,
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=limits.idle_timeout,
+        lingering_time=LINGER,
     )
     await runner.setup()
     site = GuardedSite(runner, host, port, guard, ssl_context=ssl_context)

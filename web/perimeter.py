@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -47,6 +48,10 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 HSTS = "max-age=31536000"
+# Seconds a client may take to send a (JSON or EDID) body once its headers are in: a
+# stalled body would otherwise hold a connection busy, outside every idle timeout.
+BODY_TIMEOUT = 30.0
+BODY_TIMEOUT_KEY = web.AppKey("body_timeout", float)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +190,18 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     response.headers.setdefault("Content-Security-Policy", CSP)
     if request.secure:
         response.headers.setdefault("Strict-Transport-Security", HSTS)
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole request body, within the app's body timeout (408 when it stalls)."""
+    timeout = request.app.get(BODY_TIMEOUT_KEY, BODY_TIMEOUT)
+    try:
+        async with asyncio.timeout(timeout):
+            return await request.read()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(
+            text=f"the request body did not arrive within {timeout:g} s"
+        ) from None
 
 
 def expect_within(limit: int | Callable[[web.Request], int]) -> ExpectHandler:

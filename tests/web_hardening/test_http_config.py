@@ -17,6 +17,7 @@ def test_the_defaults() -> None:
     http = parse_config({}).http
     assert http.hosts == ()
     assert (http.header_timeout, http.idle_timeout, http.max_connections) == (10.0, 60.0, 256)
+    assert http.body_timeout == 30.0
 
 
 def test_the_keys_are_read() -> None:
@@ -26,12 +27,14 @@ def test_the_keys_are_read() -> None:
                 "hosts": ["kvm.example", "kvm.example:8443", "[fd00::1]:8080", "10.0.0.2"],
                 "header_timeout": 2,
                 "idle_timeout": 30.5,
+                "body_timeout": 5,
                 "max_connections": 64,
             }
         }
     ).http
     assert http.hosts == ("kvm.example", "kvm.example:8443", "[fd00::1]:8080", "10.0.0.2")
     assert (http.header_timeout, http.idle_timeout, http.max_connections) == (2.0, 30.5, 64)
+    assert http.body_timeout == 5.0
 
 
 @pytest.mark.parametrize(
@@ -45,6 +48,7 @@ def test_the_keys_are_read() -> None:
         ({"hosts": [7]}, "http.hosts"),
         ({"header_timeout": 0}, "http.header_timeout"),
         ({"idle_timeout": "60"}, "http.idle_timeout"),
+        ({"body_timeout": -1}, "http.body_timeout"),
         ({"max_connections": 2}, "http.max_connections"),
         ({"max_connections": True}, "http.max_connections"),
     ],

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import pytest
+
 from tests.web.conftest import FakeService
 from web.app import create_app
 from web.connections import Limits
@@ -22,8 +24,11 @@ WAIT = 10.0  # a bound on how long the server may take to act
 
 
 @asynccontextmanager
-async def listening(limits: Limits) -> AsyncIterator[tuple[str, int]]:
-    runner = await serve(create_app(FakeService()), "127.0.0.1", 0, limits=limits)
+async def listening(
+    limits: Limits, service: FakeService | None = None, body_timeout: float = 30.0
+) -> AsyncIterator[tuple[str, int]]:
+    app = create_app(service or FakeService(), body_timeout=body_timeout)
+    runner = await serve(app, "127.0.0.1", 0, limits=limits)
     try:
         host, port = runner.addresses[0][:2]
         yield host, port
@@ -135,3 +140,24 @@ async def test_the_daemon_raises_its_soft_open_file_limit_at_start(tmp_path: Pat
             assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == expected
         finally:
             await daemon.stop()
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/input", "/api/v1/switch"],  # /switch: the auth edge reads it too
+)
+async def test_a_json_body_that_stalls_gets_408_and_the_connection_closes(path: str) -> None:
+    service = FakeService()
+    async with listening(Limits(), service, body_timeout=SHORT) as (host, port):
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+            '{"text": "a'.encode()  # and the other 89 bytes never come
+        )
+        reply = await read_response(reader)
+        assert reply.startswith(b"HTTP/1.1 408"), reply
+        assert b"request_timeout" in reply
+        assert await closed_by_server(reader)
+        writer.close()
+    assert service.typed == []
