@@ -20,7 +20,7 @@ from schemathesis.checks import not_a_server_error
 
 from kvmswitchd.core.commands import Origin, Source
 from kvmswitchd.daemon import Daemon
-from web.openapi import LINKS
+from web.links import LINKS
 
 PASSWORD = "correct horse battery"
 # Bounded: a handful of scenarios of a few steps each (a few seconds on a slow machine).
