@@ -30,6 +30,12 @@ Refused = Callable[[web.Request, str], None]
 ExpectHandler = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The body types a cross-site page may send without a CORS preflight. No route takes one
+# (JSON routes want application/json, uploads application/octet-stream), so a state
+# change carrying one is refused even when no Origin header came along (old browsers).
+SIMPLE_FORM_TYPES = frozenset(
+    {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}
+)
 # Names that always mean this machine; answered on the port the request arrived on.
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 # A Host header longer than this is refused unparsed (a DNS name is at most 253 bytes).
@@ -171,6 +177,10 @@ def perimeter_middleware(
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         check_host(request, hosts)
+        if request.method in UNSAFE_METHODS and request.content_type in SIMPLE_FORM_TYPES:
+            raise web.HTTPUnsupportedMediaType(
+                text=f"{request.content_type} bodies are not accepted: send application/json"
+            )
         if request.method in UNSAFE_METHODS or is_upgrade(request):
             try:
                 check_origin(request, allowed_origins)

@@ -184,6 +184,16 @@ async def test_a_json_route_refuses_a_body_that_is_not_sent_as_json(
     assert service.typed == []
 
 
+@pytest.mark.parametrize("path", ["/switch/next", "/switch/prev", "/scan", "/buttons/2"])
+async def test_a_form_typed_body_is_refused_on_routes_that_read_no_json(
+    fake_client: Client, service: FakeService, path: str
+) -> None:
+    """What an old browser without Origin would send cross-site: never acted on."""
+    resp = await fake_client.post(PREFIX + path, data=b"x", headers={"Content-Type": "text/plain"})
+    assert resp.status == 415
+    assert service.executed == []
+
+
 async def test_json_with_a_charset_is_accepted(fake_client: Client, service: FakeService) -> None:
     resp = await fake_client.post(
         PREFIX + "/input",
