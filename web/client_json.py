@@ -43,9 +43,11 @@ def check_depth(text: str | bytes, limit: int = MAX_DEPTH) -> None:
     either refused here or left to ``json.loads`` to report, when it provably cannot
     recurse deeper than ``limit`` before it fails."""
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return  # few openers at all, strings included: the common case, no scan
     brackets = _brackets(data)
     if brackets.count(b"[") <= limit:
-        return  # cannot nest deeper than it has openers (the common case)
+        return  # cannot nest deeper than it has openers outside strings
     passes = 0
     while passes <= limit:
         inner = brackets.replace(b"[]", b"")  # every innermost pair: one level less
@@ -66,12 +68,17 @@ def loads(data: str | bytes) -> Any:
     """Client JSON, depth-checked before it is parsed; InputError (400) when it is too deep,
     not UTF-8/16/32 text, or malformed."""
     if isinstance(data, bytes | bytearray):
-        try:
-            data = bytes(data).decode(json.detect_encoding(data))
-        except UnicodeDecodeError:
-            raise InputError("malformed JSON: not UTF-8 text") from None
+        data = bytes(data)
+        encoding = json.detect_encoding(data)
+        if encoding != "utf-8":  # UTF-16/32 (or a BOM): scanned as text, not as bytes
+            try:
+                data = data.decode(encoding)
+            except UnicodeDecodeError:
+                raise InputError(f"malformed JSON: not {encoding} text") from None
     check_depth(data)
     try:
         return json.loads(data)
+    except UnicodeDecodeError:
+        raise InputError("malformed JSON: not UTF-8 text") from None
     except ValueError as exc:
         raise InputError(f"malformed JSON: {exc}") from None
