@@ -6,6 +6,7 @@ defaults make ``kvmswitchd`` with no arguments run the emulated 4-port switch.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -60,6 +61,24 @@ class HttpConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     allowed_origins: tuple[str, ...] = ()
+    # Host names served besides loopback names and the listen address (DNS rebinding).
+    hosts: tuple[str, ...] = ()
+    # Seconds a client may take to send a request's headers once it started (slowloris).
+    header_timeout: float = 10.0
+    # Seconds an idle keep-alive connection is kept open between requests.
+    idle_timeout: float = 60.0
+    # Seconds a JSON (or EDID) request body may take to arrive once its headers are in.
+    body_timeout: float = 30.0
+    # Open connections at most (websockets included); at capacity idle ones are shed.
+    max_connections: int = 256
+
+
+# A [http] hosts entry: a DNS name or IP address, optionally with ":port" (no scheme).
+HOST_NAME = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9.])?"  # a DNS name or IPv4 address
+    r"|\[[0-9A-Fa-f:.]{2,45}\])"  # an IPv6 address in brackets
+    r"(?::\d{1,5})?"  # a port
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +206,10 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
 
     http = _table(doc.get("http", {}), "http")
     _check_keys(
-        http, "http", {"listen", "max_body", "auth", "tls_cert", "tls_key", "allowed_origins"}
+        http,
+        "http",
+        {"listen", "max_body", "auth", "tls_cert", "tls_key", "allowed_origins", "hosts"}
+        | {"header_timeout", "idle_timeout", "body_timeout", "max_connections"},
     )
     host, port = parse_listen(http.get("listen", "127.0.0.1:8080"), "http.listen")
     tls = [_path(http, key, "http") for key in ("tls_cert", "tls_key")]
@@ -198,6 +220,11 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
         isinstance(o, str) and o.startswith(("http://", "https://")) for o in origins
     ):
         raise ConfigError("http.allowed_origins", 'expected a list like ["https://kvm.example"]')
+    hosts = http.get("hosts", [])
+    if not isinstance(hosts, list) or not all(
+        isinstance(h, str) and HOST_NAME.fullmatch(h) for h in hosts
+    ):
+        raise ConfigError("http.hosts", 'expected a list of names like ["kvm.example"]')
     http_config = HttpConfig(
         host,
         port,
@@ -206,6 +233,11 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
         tls_cert=tls[0],
         tls_key=tls[1],
         allowed_origins=tuple(origins),
+        hosts=tuple(hosts),
+        header_timeout=_float(http, "header_timeout", "http", 10.0, 0.1),
+        idle_timeout=_float(http, "idle_timeout", "http", 60.0, 0.1),
+        body_timeout=_float(http, "body_timeout", "http", 30.0, 0.1),
+        max_connections=_int(http, "max_connections", "http", 256, 8, 1 << 16),
     )
 
     state = _table(doc.get("state", {}), "state")

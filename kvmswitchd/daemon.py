@@ -434,6 +434,8 @@ class Daemon:
 
     async def _start_http(self, board: Switchboard) -> None:
         from web.app import create_app
+        from web.connections import Limits
+        from web.listener import serve
 
         http = self.config.http
 
@@ -447,16 +449,20 @@ class Daemon:
             km_focus=km_focus,
             allowed_origins=frozenset(http.allowed_origins),
             storage=board.storage,
+            hosts=http.hosts,
+            listen_host=http.listen_host,
+            body_timeout=http.body_timeout,
         )
         ssl_context = server_tls(http)  # as preflight loaded it, so the same errors
-        self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=HTTP_GRACE
+        limits = Limits(http.header_timeout, http.idle_timeout, http.max_connections)
+        self._runner = await serve(
+            app,
+            http.listen_host,
+            http.listen_port,
+            limits=limits,
+            ssl_context=ssl_context,
+            shutdown_timeout=HTTP_GRACE,
         )
-        await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, http.listen_host, http.listen_port, ssl_context=ssl_context
-        )
-        await site.start()
         host, port = self._runner.addresses[0][:2]
         shown = f"[{host}]" if ":" in host else host
         scheme = "https" if ssl_context is not None else "http"

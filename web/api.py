@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from kvmswitchd.core.accounts import User
 from kvmswitchd.core.commands import Origin, Outcome, Rename, SetScan, Source, Step, SwitchTo
 from kvmswitchd.errors import InputError
+from web import client_json
 from web.auth import USER, origin_user
 from web.errors import error_response, status_for_code
+from web.perimeter import read_body
 from web.service import KvmService
 
 PREFIX = "/api/v1"
@@ -35,16 +36,20 @@ def viewer_of(request: web.Request) -> User | None:
 
 
 async def read_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
-    """The request body as a JSON object; 400 for anything else, 413 when too large."""
-    body = await request.read()
+    """The request body as a JSON object; 400 for anything else (nested too deep
+    included), 413 when too large, 415 unless it is sent as ``application/json`` (a
+    cross-site form or ``fetch`` can send ``text/plain`` without asking first), 408 when
+    the body stalls."""
+    body = await read_body(request)
     if not body.strip():
         if allow_empty:
             return {}
         raise InputError("request body must be a JSON object")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"malformed JSON: {exc}") from None
+    if hdrs.CONTENT_TYPE not in request.headers or request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(
+            text="send the body as JSON with Content-Type: application/json"
+        )
+    data = client_json.loads(body)
     if not isinstance(data, dict):
         raise InputError("request body must be a JSON object")
     return data
@@ -245,7 +250,7 @@ async def put_edid(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > MAX_EDID_BODY:
         raise web.HTTPRequestEntityTooLarge(MAX_EDID_BODY, request.content_length)
     if request.content_type == "application/octet-stream":
-        raw = await request.read()
+        raw = await read_body(request)
         if len(raw) > MAX_EDID_BODY:
             raise web.HTTPRequestEntityTooLarge(MAX_EDID_BODY, len(raw))
         body: dict[str, Any] = {"hex": raw.hex()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from aiohttp import web
@@ -10,7 +10,7 @@ from aiohttp.typedefs import Middleware
 
 from kvmswitchd.accounts import Accounts
 from kvmswitchd.core.permissions import Permission
-from web import api, auth, metrics, openapi, users, ws
+from web import api, auth, metrics, openapi, perimeter, users, ws
 from web import storage as storage_api
 from web.errors import error_middleware
 from web.service import KvmService
@@ -43,25 +43,35 @@ def create_app(
     km_focus: Callable[[], str | None] | None = None,
     allowed_origins: frozenset[str] = frozenset(),
     storage: storage_api.StorageApi | None = None,
+    hosts: Iterable[str] = (),
+    listen_host: str | None = None,
+    body_timeout: float = perimeter.BODY_TIMEOUT,
 ) -> web.Application:
     """The app; with ``accounts`` every route but the public ones needs a login (SPEC §9).
 
-    Without accounts (``[http] auth = false``, loopback only) everything is open.
+    Without accounts (``[http] auth = false``, loopback only) everything is open, but
+    the perimeter stays: ``hosts`` (``[http] hosts``), ``listen_host``, loopback names
+    and the address a connection arrived on are the only ``Host`` values served (the
+    last three with the port it arrived on); cross-site state changes are refused.
     """
-    middlewares: list[Middleware] = [error_middleware]
+    refused = auth.refused_cross_site(accounts) if accounts is not None else None
+    middlewares: list[Middleware] = [
+        error_middleware,
+        perimeter.perimeter_middleware(
+            perimeter.HostNames.of(hosts, listen_host), allowed_origins, refused=refused
+        ),
+    ]
     if accounts is not None:
         middlewares.append(
-            auth.auth_middleware(
-                accounts,
-                km_focus=km_focus,
-                public=auth.PUBLIC | METRICS_PUBLIC,
-                allowed_origins=allowed_origins,
-            )
+            auth.auth_middleware(accounts, km_focus=km_focus, public=auth.PUBLIC | METRICS_PUBLIC)
         )
     app = web.Application(middlewares=middlewares, client_max_size=max_body)
+    app.on_response_prepare.append(perimeter.security_headers)
+    app[perimeter.BODY_TIMEOUT_KEY] = body_timeout
+    expect = perimeter.expect_within(max_body)
     if accounts is not None:
         app[auth.ACCOUNTS] = accounts
-        app.add_routes(users.routes)
+        app.add_routes(perimeter.with_expect(users.routes, expect))
         app[ws.AUTHORIZE] = auth.ws_authorizer()
         app[ws.VIEWER] = auth.ws_viewer
     app[api.SERVICE] = service
@@ -73,7 +83,7 @@ def create_app(
                 auth.check(request, Permission.STORAGE, port)
 
             app[storage_api.AUTHORIZE] = authorize_storage
-    app.add_routes(api.routes)
+    app.add_routes(perimeter.with_expect(api.routes, expect))
     app.add_routes(openapi.routes)
     ws.setup(app)
     metrics.setup(app, service)

@@ -1,24 +1,22 @@
 """The auth edge (SPEC §9): who is asking, may they, and the /auth and /users routes.
 
-``auth_middleware`` runs inside ``error_middleware``. For every request it refuses
-credentials in a URL, refuses cross-site state changes and websocket upgrades (Origin
-check), resolves the user from the session cookie or ``Authorization: Bearer`` (never the query
-string) into ``request[USER]`` / ``request[CREDENTIAL]``, lets the public routes through and
-answers 401 for the rest without a user, then checks the route's permission from
-``ROUTE_PERMISSIONS`` (403, logged). Unlisted routes are admin-only: fail closed.
+``auth_middleware`` runs inside ``error_middleware`` and ``web.perimeter``'s middleware
+(Host and Origin checks, with auth on or off). For every request it refuses credentials
+in a URL, resolves the user from the session cookie or ``Authorization: Bearer`` (never
+the query string) into ``request[USER]`` / ``request[CREDENTIAL]``, lets the public
+routes through and answers 401 for the rest without a user, then checks the route's
+permission from ``ROUTE_PERMISSIONS`` (403, logged). Unlisted routes are admin-only: fail closed.
 """
 
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from yarl import URL
 
 from kvmswitchd.accounts import Accounts, Credential, LoginThrottledError
 from kvmswitchd.core.accounts import MAX_CREDENTIAL_LEN, User
@@ -32,7 +30,9 @@ from kvmswitchd.core.permissions import (
     restrictions_json,
 )
 from kvmswitchd.errors import AuthError, InputError, KvmError, PermissionDenied
+from web import client_json
 from web.errors import error_response
+from web.perimeter import read_body
 
 PREFIX = "/api/v1"
 ACCOUNTS = web.AppKey("accounts", Accounts)
@@ -42,7 +42,6 @@ USER: web.RequestKey[User | None] = web.RequestKey("user")
 # request[CREDENTIAL]: how they authenticated (session or bearer token), or None.
 CREDENTIAL: web.RequestKey[Credential | None] = web.RequestKey("credential")
 
-UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Query parameters that look like credentials: refused, so nobody gets used to putting
 # a secret where proxies, browser history and access logs keep it.
 CREDENTIAL_PARAMS = frozenset({"token", "access_token", "session", "password", "bearer", "auth"})
@@ -132,6 +131,15 @@ WS_PERMISSIONS: dict[str, Permission] = {
 # -- helpers for route handlers, the websocket and api.origin_of -------------------------
 
 
+def refused_cross_site(accounts: Accounts) -> Callable[[web.Request, str], None]:
+    """The perimeter's ``refused`` hook: a cross-site refusal goes to the audit log."""
+
+    def refused(request: web.Request, reason: str) -> None:
+        accounts.refused(http_origin(request), reason, method=request.method, path=request.path)
+
+    return refused
+
+
 def user_of(request: web.Request) -> User:
     user: User | None = request.get(USER)
     if user is None:
@@ -209,26 +217,6 @@ def ws_viewer(request: web.Request) -> User | None:
         return None
 
 
-def check_origin(request: web.Request, allowed: frozenset[str] = frozenset()) -> None:
-    """PermissionDenied for a cross-site browser request (CSRF, cross-site websocket).
-
-    Requests without ``Origin`` (curl, kvmctl, scripts) pass: browsers always send it
-    on the requests this guards, and such clients carry no ambient cookie."""
-    if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
-        raise PermissionDenied("cross-site request refused")
-    origin = request.headers.get("Origin")
-    if origin is None or origin in allowed:
-        return
-    try:
-        url = URL(origin)
-        own = URL.build(scheme=url.scheme, authority=request.host)
-        same = url.scheme in ("http", "https") and (url.host, url.port) == (own.host, own.port)
-    except (ValueError, TypeError):
-        same = False
-    if not same:
-        raise PermissionDenied(f"cross-site request from {origin[:64]!r} refused")
-
-
 def set_session_cookie(request: web.Request, response: web.StreamResponse, secret: str) -> None:
     accounts = request.app[ACCOUNTS]
     response.set_cookie(
@@ -258,10 +246,8 @@ def auth_middleware(
     rules: Mapping[tuple[str, str], RouteRule] = ROUTE_PERMISSIONS,
     public: frozenset[tuple[str, str]] = PUBLIC,
     public_prefixes: frozenset[str] = PUBLIC_PREFIXES,
-    allowed_origins: frozenset[str] = frozenset(),
 ) -> Middleware:
-    """``km_focus()`` names the port keyboard/mouse input goes to (for ``/input``);
-    ``allowed_origins`` adds origins (``"https://kvm.example"``) behind a reverse proxy."""
+    """``km_focus()`` names the port keyboard/mouse input goes to (for ``/input``)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -271,14 +257,6 @@ def auth_middleware(
                 raise InputError(
                     "credentials go in a cookie or an Authorization header, never in a URL"
                 )
-            if request.method in UNSAFE_METHODS or _is_upgrade(request):
-                try:
-                    check_origin(request, allowed_origins)
-                except PermissionDenied as exc:
-                    accounts.refused(
-                        http_origin(request), str(exc), method=request.method, path=request.path
-                    )
-                    raise
             method = "GET" if request.method == "HEAD" else request.method
             resource = request.match_info.route.resource
             pattern = resource.canonical if resource is not None else request.path
@@ -307,10 +285,6 @@ def auth_middleware(
             return response
 
     return middleware
-
-
-def _is_upgrade(request: web.Request) -> bool:
-    return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
 def _identify(
@@ -369,8 +343,8 @@ async def _port_for(
             raw = request.match_info.get(rule.key)
         case PortFrom.BODY:
             try:  # the handler reads the (cached) body again and reports its errors
-                body = json.loads(await request.read() or b"null")
-            except (ValueError, UnicodeDecodeError):
+                body = client_json.loads(await read_body(request) or b"null")
+            except InputError:
                 body = None
             raw = body.get("port") if isinstance(body, dict) else None
         case PortFrom.KM_FOCUS:

@@ -40,6 +40,17 @@ STATUS: list[tuple[type[KvmError], int]] = [
     (NoSpaceError, 507),
 ]
 
+# aiohttp's HTTP exceptions (raised by the edge, the router or aiohttp itself) → codes.
+HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "too_large",
+    415: "unsupported_media_type",
+    417: "expectation_failed",
+    421: "misdirected_request",
+}
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -76,5 +87,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
-        return error_response(exc.status, code, exc.reason)
+        code = HTTP_CODES.get(exc.status, "http_error")
+        # aiohttp's default text is "<status>: <reason>"; a text of our own says more
+        default = exc.text is None or exc.text.startswith(f"{exc.status}: ")
+        response = error_response(exc.status, code, exc.reason if default else str(exc.text))
+        if exc.status == 408:  # the rest of a stalled body must not be waited for
+            response.force_close()
+        return response

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from kvmswitchd.core.accounts import MAX_TOKEN_LIFETIME, MAX_TOKEN_NAME_LEN
 from web.auth import ACCOUNTS
+from web.links import LINKS, link_docs, operation_id, split_key
 
 Schema = dict[str, Any]
 
@@ -137,6 +138,7 @@ ERROR_TEXT = {
     404: "No such port or object.",
     409: "Conflicts with the current state (busy, held).",
     413: "Request body too large.",
+    415: "The body is not sent as application/json.",
     429: "Too many failed logins: wait (see Retry-After).",
 }
 
@@ -443,19 +445,12 @@ PUBLIC_OPERATIONS = frozenset(
     }
 )
 
+
 _PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
 
-def split_key(key: str) -> tuple[str, str]:
-    method, _, path = key.partition(" ")
-    return method, path
-
-
 def _operation_doc(method: str, path: str, operation: Operation) -> Schema:
-    doc: Schema = {
-        "summary": operation.summary,
-        "operationId": f"{method.lower()}{re.sub(r'[^A-Za-z0-9]+', '_', path)}".rstrip("_"),
-    }
+    doc: Schema = {"summary": operation.summary, "operationId": operation_id(f"{method} {path}")}
     if operation.description:
         doc["description"] = operation.description
     parameters = [
@@ -469,6 +464,7 @@ def _operation_doc(method: str, path: str, operation: Operation) -> Schema:
     if parameters:
         doc["parameters"] = parameters
     if operation.body is not None:
+        operation = replace(operation, responses={**errors(415), **operation.responses})
         bodies = {"application/json": operation.body, **operation.bodies}
         doc["requestBody"] = {
             "required": True,
@@ -500,6 +496,16 @@ def document(*, with_auth: bool = True) -> Schema:
         if with_auth and key not in PUBLIC_OPERATIONS:
             documented = replace(operation, responses={**errors(401, 403), **operation.responses})
         paths.setdefault(path, {})[method.lower()] = _operation_doc(method, path, documented)
+    present = {f"{method.upper()} {path}" for path, methods in paths.items() for method in methods}
+    for key in LINKS:
+        method, path = split_key(key)
+        entry = paths.get(path, {}).get(method.lower())
+        if entry is None:
+            continue
+        success = min(s for s in entry["responses"] if s.startswith("2"))
+        links = link_docs(key, present)
+        if links:
+            entry["responses"][success]["links"] = links
     return {
         "openapi": "3.1.0",
         "info": {

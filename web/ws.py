@@ -44,6 +44,7 @@ from kvmswitchd.core.commands import SwitchTo
 from kvmswitchd.core.permissions import Principal
 from kvmswitchd.core.views import entry_json_visible, state_for
 from kvmswitchd.errors import AuthError, InputError, KvmError, PermissionDenied
+from web import client_json
 from web.api import PREFIX, SERVICE, origin_of
 from web.auth import USER
 from web.errors import status_for_code
@@ -168,7 +169,7 @@ def _id_of(message: Mapping[str, Any]) -> str | int | None:
 def parse(data: str) -> Message:
     """A client frame as a JSON object with a string ``type``; InputError otherwise."""
     try:
-        message = json.loads(data)
+        message = client_json.loads(data)
     except ValueError as exc:
         raise InputError(f"malformed JSON: {exc}") from None
     if not isinstance(message, dict):

@@ -103,7 +103,8 @@ async def test_bad_requests_get_clear_json_errors_and_the_daemon_keeps_serving(
         await expect_error(r, 404)
     async with http.get(api + "/ports/abc/target") as r:
         await expect_error(r, 400)
-    async with http.post(api + "/switch", data=b"{not json") as r:
+    malformed = {"Content-Type": "application/json"}
+    async with http.post(api + "/switch", data=b"{not json", headers=malformed) as r:
         await expect_error(r, 400, "bad_request")
     async with http.post(api + "/switch", json=["2"]) as r:
         await expect_error(r, 400)

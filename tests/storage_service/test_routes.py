@@ -289,7 +289,10 @@ async def test_bad_requests_get_clear_json_errors(
     _bench, client = api
     data = body if isinstance(body, str) else None
     json_body = None if isinstance(body, str) else body
-    async with client.request(method, API + path, data=data, json=json_body) as resp:
+    headers = {"Content-Type": "application/json"} if data is not None else None
+    async with client.request(
+        method, API + path, data=data, json=json_body, headers=headers
+    ) as resp:
         assert resp.status == status, await resp.text()
         doc = await resp.json()
     assert set(doc) == {"error", "message"}

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from kvmswitchd.accounts import Accounts
 from kvmswitchd.journal import Journal
 from tests.accounts.fakes import PASSWORD, Clock, Secrets, cheap_hasher
-from web import auth, users
+from web import auth, perimeter, users
 from web.errors import error_middleware
 
 OWN = (auth.PREFIX + "/auth/", auth.PREFIX + "/users")
@@ -51,6 +51,7 @@ def build_app(accounts: Accounts, focus: list[str], seen: Seen, static: Path) ->
         middlewares=[
             recorder,
             error_middleware,
+            perimeter.perimeter_middleware(refused=auth.refused_cross_site(accounts)),
             auth.auth_middleware(accounts, km_focus=lambda: focus[0]),
         ]
     )

@@ -16,7 +16,7 @@ from kvmswitchd.core.permissions import Role, parse_restrictions
 from kvmswitchd.errors import AuthError, InputError, PermissionDenied
 from tests.accounts.fakes import PASSWORD
 from tests.web_auth.conftest import Reply, Site
-from web import auth
+from web import auth, perimeter
 
 NEW_PASSWORD = "another long password"
 
@@ -106,7 +106,9 @@ async def test_bad_logins_are_401_with_one_message_for_every_cause(site: Site) -
     ]
     for each in bad:
         assert (await site.client.post(site.url("/auth/login"), json=each)).status == 400
-    resp = await site.client.post(site.url("/auth/login"), data=b"\xff\xfe")
+    resp = await site.client.post(
+        site.url("/auth/login"), data=b"\xff\xfe", headers={"Content-Type": "application/json"}
+    )
     assert resp.status == 400
 
 
@@ -224,9 +226,9 @@ async def test_an_allowed_origin_behind_a_proxy_passes(site: Site) -> None:
     request = make_mocked_request(
         "POST", "/x", headers={"Host": "127.0.0.1:8080", "Origin": "https://kvm.example"}
     )
-    auth.check_origin(request, frozenset({"https://kvm.example"}))
+    perimeter.check_origin(request, frozenset({"https://kvm.example"}))
     with pytest.raises(PermissionDenied):
-        auth.check_origin(request)
+        perimeter.check_origin(request)
 
 
 async def test_admins_manage_users_through_the_api(site: Site) -> None:
