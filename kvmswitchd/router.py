@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from kvmswitchd.console.events import AbsMotion, ButtonChange, ConsoleInput, KeyChange, Motion
+from kvmswitchd.core.holds import CONSOLE, Holder
 from kvmswitchd.core.hotkeys import HotkeyAction, HotkeyDetector, HotkeyResult
 from kvmswitchd.port import Port
 
@@ -89,20 +90,23 @@ class Router:
         for action in result.actions:
             self._on_action(action, now)  # may call set_km
 
-    def deliver(self, unit: int, batch: Sequence[ConsoleInput]) -> None:
-        """Send input straight to one port, with no hotkey detection (``POST /input``)."""
+    def deliver(
+        self, unit: int, batch: Sequence[ConsoleInput], holder: Holder = CONSOLE
+    ) -> None:
+        """Send input straight to one port, with no hotkey detection (``POST /input``, the
+        websocket), the keys and buttons held by ``holder``."""
         port = self._ports[unit]
         for item in batch:
             if type(item) is KeyChange:
-                port.key(item.code, item.pressed)
+                port.key(item.code, item.pressed, holder)
             else:
-                self._deliver_pointer(port, item)
+                self._deliver_pointer(port, item, holder)
 
     @staticmethod
-    def _deliver_pointer(port: Port, item: ConsoleInput) -> None:
+    def _deliver_pointer(port: Port, item: ConsoleInput, holder: Holder = CONSOLE) -> None:
         if type(item) is Motion:
             port.move(item.dx, item.dy, item.wheel, item.hwheel)
         elif type(item) is ButtonChange:
-            port.button(item.code, item.pressed)
+            port.button(item.code, item.pressed, holder)
         elif type(item) is AbsMotion:
             port.move_to(*item.scaled())

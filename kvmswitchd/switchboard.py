@@ -32,6 +32,7 @@ from kvmswitchd.core.commands import (
     SwitchTo,
 )
 from kvmswitchd.core.eventlog import LogEntry, LogQuery, describe
+from kvmswitchd.core.holds import HTTP, Holder, Holds
 from kvmswitchd.core.hotkeys import (
     Cancelled,
     HotkeyAction,
@@ -67,6 +68,15 @@ def leds_json(leds: Leds) -> dict[str, bool]:
     return {"num": leds.num, "caps": leds.caps, "scroll": leds.scroll}
 
 
+def shared_holds(ports: Mapping[int, Port]) -> Holds:
+    """The one holder table every port records in (the daemon builds them with one), so
+    a leaving client's keys are found on all ports at once."""
+    tables = {id(port.holds): port.holds for port in ports.values()}
+    if len(tables) != 1:
+        raise ValueError("the ports must share one Holds (pass the same one to each Port)")
+    return next(iter(tables.values()))
+
+
 class Switchboard:
     def __init__(
         self,
@@ -85,6 +95,7 @@ class Switchboard:
         self.journal = journal
         self.router = router
         self.edids = edids
+        self.holds = shared_holds(ports)
         self.backends: Any = None  # shared backend resources (the daemon's Backends)
         self.storage: StorageService | None = None  # USB storage routing (set by the daemon)
         self.scan = AutoScan(dwell=config.scan_dwell)
@@ -365,13 +376,24 @@ class Switchboard:
         text: str | None,
         events: Sequence[Mapping[str, Any]] | None,
         origin: Origin,  # noqa: ARG002  # the web edge checks it; typing is not logged
+        client: Holder | None = None,
     ) -> dict[str, Any]:
+        """Type into the km-focused port; what it presses is held by ``client`` (a
+        websocket client), or by ``POST /input`` when None."""
         batch = text_strokes(text) if text else []
         if events:
             batch.extend(assemble(self._input_assembler, parse_events(events)))
         unit = self.router.km
-        self.router.deliver(unit, batch)
+        self.router.deliver(unit, batch, HTTP if client is None else client)
         return {"port": str(self.core.focus_of(Channel.KM)), "inputs": len(batch)}
+
+    def release_client(self, client: Holder) -> int:
+        """``client`` went away (or asked): release what it holds that nobody else holds,
+        on every port; returns how many keys and buttons were lifted."""
+        lifted = self.holds.release_holder(client)
+        for unit, code in lifted:
+            self.links[unit].lift(code)
+        return len(lifted)
 
     # -- views -----------------------------------------------------------------------------
 

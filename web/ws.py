@@ -10,15 +10,24 @@ Server → client, as JSON text frames:
   the connection stays open.
 
 Client → server: ``{"type": "input", "text": "...", "events": [...]}`` (as ``POST /input``:
-typed into the km-focused port), ``{"type": "switch", "port": "2", "channels": [...],
-"force": false}`` (as ``POST /switch``) and ``{"type": "ping"}``; each may carry an ``id``
-(a short string or an integer) that the reply echoes.
+typed into the km-focused port), ``{"type": "release"}`` (let go of every key and button
+this client holds: the UI sends it when the page loses focus or is hidden),
+``{"type": "switch", "port": "2", "channels": [...], "force": false}`` (as
+``POST /switch``) and ``{"type": "ping"}``; each may carry an ``id`` (a short string or an
+integer) that the reply echoes.
+
+Held keys: each connection is one holder (``kvmswitchd.core.holds``). When it goes away —
+closed by the client, cut off, timed out by the heartbeat, dropped by the server, server
+shutdown — every key and button it holds is released, except those another client, the
+console or ``POST /input`` still holds.
 
 Limits: a frame is at most ``max_message`` bytes (a bigger one closes the socket with
-1009); a token bucket per connection rate-limits client messages (the first message over
-the limit gets an error, the rest are dropped, and a client that keeps going is closed
-with 1008); a client that falls ``queue_size`` messages behind is closed with 1008 rather
-than buffered without bound. A cross-site ``Origin`` is refused with 403 before the upgrade.
+1009). Client messages are paced, never dropped: a token bucket per connection charges
+each frame one token plus one per ``cost_bytes``, and once it is empty the next frame is
+not read until the bucket allows it — TCP then slows the client down, and a press is
+never split from its release. A client that falls ``queue_size`` messages behind is
+closed with 1008 rather than buffered without bound. A cross-site ``Origin`` is refused
+with 403 before the upgrade.
 
 Permissions: ``app[AUTHORIZE]`` is called as ``authorize(request, message)`` on connect
 (``{"type": "connect"}``) and for every client message; it raises ``PermissionDenied``
@@ -29,8 +38,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import inspect
+import itertools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -41,6 +50,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, hdrs, web
 
 from kvmswitchd.core.commands import SwitchTo
+from kvmswitchd.core.holds import Holder
 from kvmswitchd.errors import AuthError, InputError, KvmError, PermissionDenied
 from web.api import PREFIX, SERVICE, origin_of
 from web.errors import status_for_code
@@ -54,12 +64,13 @@ MAX_MESSAGE = 64 * 1024
 # Outgoing messages queued per client before it counts as too slow and is closed: bounds
 # the memory one stalled browser can hold on to.
 QUEUE_SIZE = 256
-# Client messages per second sustained, and the burst allowed above that: keys and mouse
-# moves at 60 Hz fit easily; a script flooding the socket does not.
-RATE = 100.0
-BURST = 200.0
-# Messages refused in a row for rate before the connection is closed.
-STRIKES = 100
+# Tokens per second sustained, and the burst above that, for client frames: a frame costs
+# one token plus one per COST_BYTES, so a 1,000 Hz mouse or a burst of typing runs at full
+# speed, while a client sending faster (or sending big frames) is slowed down by not
+# reading its socket: one connection gets at most this much of the daemon's CPU.
+RATE = 1000.0
+BURST = 500.0
+COST_BYTES = 1024
 # An ``id`` echoed in replies is at most this long (it is copied into every reply).
 MAX_ID_LEN = 64
 # How long a close handshake may take before the transport is cut.
@@ -82,7 +93,7 @@ class Limits:
     queue_size: int = QUEUE_SIZE
     rate: float = RATE
     burst: float = BURST
-    strikes: int = STRIKES
+    cost_bytes: int = COST_BYTES
 
 
 LIMITS = web.AppKey("ws_limits", Limits)
@@ -92,35 +103,35 @@ AUTHORIZE: web.AppKey[Authorize] = web.AppKey("ws_authorize")
 # -- sans-IO pieces -----------------------------------------------------------------------
 
 
-class Verdict(enum.Enum):
-    ACCEPT = "accept"
-    WARN = "warn"  # over the limit: drop this message and tell the client once
-    DROP = "drop"  # still over the limit: drop silently (replying would amplify a flood)
-    CLOSE = "close"  # over the limit for too long: close the connection
-
-
 class Throttle:
-    """A token bucket plus a count of refusals in a row. Time is passed in."""
+    """A token bucket that paces a client instead of refusing it. Time is passed in.
 
-    def __init__(self, rate: float, burst: float, strikes: int, now: float) -> None:
+    ``delay(now, cost)`` spends ``cost`` tokens — into debt when the bucket is short — and
+    answers how long to wait before reading the client's next frame: the time the refill
+    takes to pay the debt back. Nothing is ever refused, so no key event of a sequence is
+    lost; a client that sends too fast just finds its socket read more slowly.
+    """
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        if rate <= 0 or burst < 0:
+            raise ValueError("the rate must be positive and the burst not negative")
         self.rate = rate
         self.burst = burst
-        self.strikes = strikes
         self.tokens = burst
         self.stamp = now
-        self.refused = 0
 
-    def check(self, now: float) -> Verdict:
+    def delay(self, now: float, cost: float = 1.0) -> float:
         self.tokens = min(self.burst, self.tokens + max(0.0, now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            self.refused = 0
-            return Verdict.ACCEPT
-        self.refused += 1
-        if self.refused >= self.strikes:
-            return Verdict.CLOSE
-        return Verdict.WARN if self.refused == 1 else Verdict.DROP
+        self.tokens -= cost
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+
+def frame_cost(frame: WSMessage, cost_bytes: int) -> int:
+    """Tokens a client frame costs: one, plus one per ``cost_bytes`` of payload."""
+    data = frame.data
+    size = len(data) if isinstance(data, str | bytes) else 0
+    return 1 + size // cost_bytes
 
 
 def same_origin(origin: str | None, host: str | None, scheme: str) -> bool:
@@ -163,7 +174,7 @@ def parse(data: str) -> Message:
     if not isinstance(message, dict):
         raise InputError('a message must be a JSON object like {"type": "ping"}')
     if not isinstance(message.get("type"), str):
-        raise InputError("type is required: input, switch or ping")
+        raise InputError("type is required: input, release, switch or ping")
     return message
 
 
@@ -241,6 +252,8 @@ class Hub:
 
 
 HUB = web.AppKey("ws_hub", Hub)
+# Numbers the websocket clients as key holders (never reused while the daemon runs).
+_CLIENTS = itertools.count(1)
 
 
 class Session:
@@ -256,9 +269,8 @@ class Session:
         self.clock = asyncio.get_running_loop().time
         self.queue: asyncio.Queue[str] = asyncio.Queue(self.limits.queue_size)
         self.origin = replace(origin_of(request), detail=f"ws {request.remote or ''}".strip())
-        self.throttle = Throttle(
-            self.limits.rate, self.limits.burst, self.limits.strikes, self.clock()
-        )
+        self.throttle = Throttle(self.limits.rate, self.limits.burst, self.clock())
+        self.holder = Holder("ws", next(_CLIENTS))  # what this client presses, it holds
         self.closing: asyncio.Task[None] | None = None
         self._pump: asyncio.Task[None] | None = None
         self._checked = self.clock()
@@ -301,6 +313,7 @@ class Session:
         if self.closing is not None:
             return
         log.info("websocket %s closed: %s", self.origin.detail, reason)
+        self.release()  # its input ends now: nothing it holds stays down while it closes
         if not flush and self._pump is not None:
             self._pump.cancel()
         self.closing = asyncio.get_running_loop().create_task(self._close(code, reason, flush))
@@ -321,6 +334,14 @@ class Session:
                 self.ws.close(code=code, message=reason.encode()[:123]), CLOSE_TIMEOUT
             )
 
+    def release(self) -> int:
+        """Let go of everything this client holds (keys another holder holds stay down)."""
+        try:
+            return self.service.release_client(self.holder)
+        except Exception:  # a service bug must not keep the socket from closing
+            log.exception("websocket %s: releasing its keys failed", self.origin.detail)
+            return 0
+
     async def pump(self) -> None:
         with contextlib.suppress(ConnectionError):
             while True:
@@ -336,9 +357,15 @@ class Session:
         self._pump = asyncio.get_running_loop().create_task(self.pump())
         try:
             async for frame in self.ws:
-                if self.closing is None:  # frames that arrive while closing are ignored
-                    await self.receive(frame)
+                if self.closing is not None:  # frames that arrive while closing are ignored
+                    continue
+                await self.receive(frame)
+                cost = frame_cost(frame, self.limits.cost_bytes)
+                wait = self.throttle.delay(self.clock(), cost)
+                if wait > 0:  # backpressure: the next frame stays unread (in TCP) till then
+                    await asyncio.sleep(wait)
         finally:
+            self.release()  # closed, cut off or timed out: nothing it held stays down
             hub.remove(self)
             if self.closing is not None:
                 await self.closing  # flushes (or not), then stops the pump
@@ -347,15 +374,6 @@ class Session:
                 await self._pump
 
     async def receive(self, frame: WSMessage) -> None:
-        verdict = self.throttle.check(self.clock())
-        if verdict is Verdict.CLOSE:
-            self.drop("rate limit exceeded", flush=True)
-            return
-        if verdict is Verdict.WARN:
-            limit = f"{self.limits.rate:g} messages/s"
-            self.send(error_message("rate_limited", f"too many messages (limit {limit})"))
-        if verdict is not Verdict.ACCEPT:
-            return
         if frame.type is not WSMsgType.TEXT:
             self.send(error_message("bad_request", "only JSON text messages are accepted"))
             return
@@ -386,8 +404,11 @@ class Session:
                 return {"type": "pong"}
             case "input":
                 text, events = input_args(message)
-                done = self.service.type_input(text, events, self.origin)
+                done = self.service.type_input(text, events, self.origin, self.holder)
                 return dict(done, type="ack")
+            case "release":
+                _check_keys(message, set())
+                return {"type": "ack", "released": self.release()}
             case "switch":
                 outcome = await self.service.execute(switch_command(message), self.origin)
                 if not outcome.ok:
@@ -396,7 +417,9 @@ class Session:
                     return error_message(code, outcome.message or f"refused ({status})")
                 return {"type": "ack", "message": outcome.message}
             case other:
-                raise InputError(f"unknown message type {other[:32]!r}: use input, switch, ping")
+                raise InputError(
+                    f"unknown message type {other[:32]!r}: use input, release, switch, ping"
+                )
 
 
 def refuse_cross_site(request: web.Request) -> None:
