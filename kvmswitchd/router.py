@@ -90,9 +90,7 @@ class Router:
         for action in result.actions:
             self._on_action(action, now)  # may call set_km
 
-    def deliver(
-        self, unit: int, batch: Sequence[ConsoleInput], holder: Holder = CONSOLE
-    ) -> None:
+    def deliver(self, unit: int, batch: Sequence[ConsoleInput], holder: Holder = CONSOLE) -> None:
         """Send input straight to one port, with no hotkey detection (``POST /input``, the
         websocket), the keys and buttons held by ``holder``."""
         port = self._ports[unit]
