@@ -111,7 +111,9 @@ class Switchboard:
         self.on_dirty: Callable[[], None] = lambda: None  # the daemon saves state (debounced)
         self._scan_timer: asyncio.TimerHandle | None = None
         self._http_assembler = ConsoleAssembler()
-        self._input_assembler = ConsoleAssembler()
+        self._input_assembler = ConsoleAssembler()  # POST /input's
+        # one per websocket client while it is connected (dropped by release_client)
+        self._client_assemblers: dict[Holder, ConsoleAssembler] = {}
         self.switch_count: dict[str, int] = {}
         self.error_count = 0
         # gauges other components keep up to date (websocket clients, serial sessions)
@@ -382,18 +384,37 @@ class Switchboard:
         websocket client), or by ``POST /input`` when None."""
         batch = text_strokes(text) if text else []
         if events:
-            batch.extend(assemble(self._input_assembler, parse_events(events)))
+            batch.extend(assemble(self._assembler_of(client), parse_events(events)))
         unit = self.router.km
         self.router.deliver(unit, batch, HTTP if client is None else client)
         return {"port": str(self.core.focus_of(Channel.KM)), "inputs": len(batch)}
 
-    def release_client(self, client: Holder) -> int:
+    def release_client(self, client: Holder, origin: Origin) -> int:
         """``client`` went away (or asked): release what it holds that nobody else holds,
-        on every port; returns how many keys and buttons were lifted."""
+        on every port; returns how many keys and buttons were lifted. Lifting something
+        is logged (``keys_released``: how many, never which — no keystrokes in the log)."""
+        self._client_assemblers.pop(client, None)  # its next press starts from nothing held
         lifted = self.holds.release_holder(client)
         for unit, code in lifted:
             self.links[unit].lift(code)
+        if lifted:
+            detail: dict[str, Any] = {"released": len(lifted), "holder": str(client)}
+            if origin.detail:
+                detail["via"] = origin.detail
+            ports = tuple(str(u) for u in sorted({u for u, _ in lifted}))
+            self.journal.record("keys_released", origin.source.value, ports, origin.user, detail)
         return len(lifted)
+
+    def _assembler_of(self, client: Holder | None) -> ConsoleAssembler:
+        """Each client's events are assembled on their own: an assembler drops a press of
+        a key it saw pressed, so a shared one would hide one client's press of a key
+        another holds, and that client would not be counted as holding it."""
+        if client is None:
+            return self._input_assembler
+        assembler = self._client_assemblers.get(client)
+        if assembler is None:
+            assembler = self._client_assemblers[client] = ConsoleAssembler()
+        return assembler
 
     # -- views -----------------------------------------------------------------------------
 

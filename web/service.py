@@ -46,9 +46,9 @@ class KvmService(Protocol):
         presses is held by ``client`` (one websocket client) or, when None, by HTTP."""
         ...
 
-    def release_client(self, client: Holder) -> int:
+    def release_client(self, client: Holder, origin: Origin) -> int:
         """Release what ``client`` holds on any port and nobody else holds (it went away
-        or asked); returns how many keys and buttons were lifted."""
+        or asked); returns how many keys and buttons were lifted (logged when any)."""
         ...
 
     def screen(self, port_id: str) -> bytes:

@@ -75,6 +75,8 @@ COST_BYTES = 1024
 MAX_ID_LEN = 64
 # How long a close handshake may take before the transport is cut.
 CLOSE_TIMEOUT = 5.0
+# Seconds between pings; a client that doesn't answer within half of it is closed (its
+# keys released): a vanished network peer is noticed without waiting for TCP.
 HEARTBEAT = 30.0
 # Broadcasts recheck a client's login at most this often (seconds).
 RECHECK_INTERVAL = 1.0
@@ -94,6 +96,7 @@ class Limits:
     rate: float = RATE
     burst: float = BURST
     cost_bytes: int = COST_BYTES
+    heartbeat: float = HEARTBEAT
 
 
 LIMITS = web.AppKey("ws_limits", Limits)
@@ -337,7 +340,7 @@ class Session:
     def release(self) -> int:
         """Let go of everything this client holds (keys another holder holds stay down)."""
         try:
-            return self.service.release_client(self.holder)
+            return self.service.release_client(self.holder, self.origin)
         except Exception:  # a service bug must not keep the socket from closing
             log.exception("websocket %s: releasing its keys failed", self.origin.detail)
             return 0
@@ -437,7 +440,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if inspect.isawaitable(result):
         await result
     limits = request.app.get(LIMITS, Limits())
-    ws = web.WebSocketResponse(max_msg_size=limits.max_message, heartbeat=HEARTBEAT)
+    ws = web.WebSocketResponse(max_msg_size=limits.max_message, heartbeat=limits.heartbeat)
     if not ws.can_prepare(request).ok:
         raise InputError("this is a websocket endpoint: connect with Upgrade: websocket")
     await ws.prepare(request)

@@ -3,6 +3,7 @@ daemon in-process on emulated ports."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -35,6 +36,7 @@ class FakeService:
         self.typed: list[tuple[str | None, list[Json] | None, Origin]] = []
         self.typed_by: list[Holder | None] = []  # the holder of each type_input
         self.released: list[Holder] = []  # release_client calls, in order
+        self.release_seen = asyncio.Event()  # set by every release_client call
         self.executed: list[tuple[Command, Origin]] = []
         self.listeners: list[Callable[[Json], None]] = []
         self.warnings: dict[str, list[Any]] = {}  # per port, as the daemon will report them
@@ -89,8 +91,9 @@ class FakeService:
         self.typed_by.append(client)
         return {"port": self.focus["km"], "inputs": len(text or "") + len(events or [])}
 
-    def release_client(self, client: Holder) -> int:
+    def release_client(self, client: Holder, origin: Origin) -> int:
         self.released.append(client)
+        self.release_seen.set()
         return 0
 
     def screen(self, port_id: str) -> bytes:
