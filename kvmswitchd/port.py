@@ -51,6 +51,8 @@ class Port:
         # shared by every port of the unit (the daemon passes one), so a leaving client's
         # holds are found on all ports at once
         self.holds = holds if holds is not None else Holds()
+        self._press = self.holds.press  # bound once: these run for every key
+        self._release = self.holds.release
         self.config = config
         self.target = target
         self.leds = Leds()
@@ -82,9 +84,11 @@ class Port:
         usage = _USAGES.get(code)
         if usage is None:
             return
-        holds = self.holds
-        if not (holds.press if pressed else holds.release)(holder, self.unit, code):
-            return
+        if pressed:
+            if not self._press(holder, self.unit, code):
+                return  # another holder has it down already
+        elif not self._release(holder, self.unit, code):
+            return  # another holder still holds it
         data = self._key(usage, pressed)
         if data:
             self._write_keyboard(data)
@@ -98,8 +102,10 @@ class Port:
     def button(self, code: int, pressed: bool, holder: Holder = CONSOLE) -> None:
         if keymap.button_bit(code) is None:
             return
-        holds = self.holds
-        if not (holds.press if pressed else holds.release)(holder, self.unit, code):
+        if pressed:
+            if not self._press(holder, self.unit, code):
+                return
+        elif not self._release(holder, self.unit, code):
             return
         data = self.mouse.button(code, pressed)
         if data:

@@ -39,79 +39,74 @@ Hold = tuple[int, int]  # (port unit, evdev code)
 
 
 class Holds:
-    """The holder sets per (port, code), and the holds per holder, kept in step."""
+    """The holders per (port, code). Pressing and releasing run for every key event (the
+    console's too), so they touch one dict entry, and a key with one holder — nearly
+    always — keeps it bare (no set to build or hash); the rare questions (what does this
+    holder hold, what is held on that port) scan the held keys, which are few."""
 
-    __slots__ = ("_held", "_holders")
+    __slots__ = ("_holders",)
 
     def __init__(self) -> None:
-        self._holders: dict[Hold, set[Holder]] = {}
-        self._held: dict[Holder, set[Hold]] = {}
+        self._holders: dict[Hold, Holder | set[Holder]] = {}
 
     def press(self, holder: Holder, port: int, code: int) -> bool:
         """``holder`` holds ``code`` on ``port``; True when nobody held it before (send it)."""
         key = (port, code)
-        holders = self._holders.get(key)
-        if holders is None:
-            self._holders[key] = {holder}
-            first = True
-        elif holder in holders:
-            return False  # a repeat: nothing changes
-        else:
-            holders.add(holder)
-            first = False
-        held = self._held.get(holder)
+        held = self._holders.get(key)
         if held is None:
-            self._held[holder] = {key}
-        else:
-            held.add(key)
-        return first
+            self._holders[key] = holder
+            return True
+        if isinstance(held, set):
+            held.add(holder)
+        elif held is not holder and held != holder:
+            self._holders[key] = {held, holder}
+        return False  # another holder's key, or a repeat: already down
 
     def release(self, holder: Holder, port: int, code: int) -> bool:
         """``holder`` lets go of ``code`` on ``port``; True when nobody holds it any more
         (send the release). A release of a key the holder never held changes nothing and
         lifts nothing another holder holds; one nobody holds is passed on (harmless)."""
         key = (port, code)
-        holders = self._holders.get(key)
-        if holders is None:
+        held = self._holders.get(key)
+        if held is None:
             return True
-        if holder not in holders:
+        if isinstance(held, set):
+            held.discard(holder)
+            if len(held) == 1:
+                self._holders[key] = next(iter(held))
             return False
-        holders.discard(holder)
-        self._forget(holder, key)
-        if holders:
-            return False
-        del self._holders[key]
-        return True
+        if held is holder or held == holder:
+            del self._holders[key]
+            return True
+        return False
 
     def release_holder(self, holder: Holder) -> list[Hold]:
         """Forget everything ``holder`` holds; the pairs nobody else holds, to release."""
         lifted: list[Hold] = []
-        for key in sorted(self._held.pop(holder, ())):
-            holders = self._holders[key]
-            holders.discard(holder)
-            if not holders:
+        for key, held in list(self._holders.items()):
+            if isinstance(held, set):
+                held.discard(holder)
+                if len(held) == 1:
+                    self._holders[key] = next(iter(held))
+            elif held == holder:
                 del self._holders[key]
                 lifted.append(key)
-        return lifted
+        return sorted(lifted)
 
     def clear_port(self, port: int) -> None:
         """``port`` released everything: no holder holds anything there any more."""
         for key in [k for k in self._holders if k[0] == port]:
-            for holder in self._holders.pop(key):
-                self._forget(holder, key)
+            del self._holders[key]
 
     def holders(self, port: int, code: int) -> frozenset[Holder]:
-        return frozenset(self._holders.get((port, code), ()))
+        held = self._holders.get((port, code))
+        if held is None:
+            return frozenset()
+        return frozenset(held) if isinstance(held, set) else frozenset((held,))
 
     def held_by(self, holder: Holder) -> frozenset[Hold]:
-        return frozenset(self._held.get(holder, ()))
+        return frozenset(k for k in self._holders if holder in self.holders(*k))
 
     def held(self, port: int | None = None) -> frozenset[Hold]:
         """Every (port, code) held by someone (on ``port`` only, when given)."""
         return frozenset(k for k in self._holders if port is None or k[0] == port)
-
-    def _forget(self, holder: Holder, key: Hold) -> None:
-        held = self._held[holder]
-        held.discard(key)
-        if not held:
-            del self._held[holder]
