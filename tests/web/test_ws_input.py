@@ -185,3 +185,20 @@ async def test_a_km_switch_clears_the_holds_on_the_port_it_leaves(live: Running)
         assert (await receive_until(sock, "ack"))["released"] == 1
     assert (await target(live, "1"))["text"] == "q"
     assert (await target(live, "2"))["pressed"] == []
+
+
+async def test_a_key_the_console_holds_stays_down_through_a_client_typing_with_it(
+    live: Running,
+) -> None:
+    await live.post("/console/events", {"events": [key("KEY_LEFTSHIFT", 1)]})
+    observer = await connect(live)
+    async with await connect(live) as sock:
+        await press(sock, key("KEY_LEFTSHIFT", 1), key("KEY_X", 1), key("KEY_X", 0))
+        await press(sock, key("KEY_LEFTSHIFT", 0), key("KEY_Y", 1))  # its Shift up, Y held
+        assert (await target(live))["pressed_names"] == ["KEY_Y", "KEY_LEFTSHIFT"]
+    assert (await released_entry(observer))["detail"]["released"] == 1  # Y only
+    assert (await target(live))["pressed_names"] == ["KEY_LEFTSHIFT"]
+    await live.post("/console/events", {"events": [key("KEY_LEFTSHIFT", 0)]})
+    view = await target(live)
+    assert (view["pressed"], view["text"]) == ([], "XY")
+    await observer.close()
