@@ -23,11 +23,11 @@ console or ``POST /input`` still holds.
 
 Limits: a frame is at most ``max_message`` bytes (a bigger one closes the socket with
 1009). Client messages are paced, never dropped: a token bucket per connection charges
-each frame one token plus one per ``cost_bytes``, and once it is empty the next frame is
-not read until the bucket allows it — TCP then slows the client down, and a press is
-never split from its release. A client that falls ``queue_size`` messages behind is
-closed with 1008 rather than buffered without bound. A cross-site ``Origin`` is refused
-with 403 before the upgrade.
+each frame one token plus one per ``cost_bytes`` and one per ``cost_inputs`` inputs it
+typed, and once it is empty the next frame is not read until the bucket allows it — TCP
+then slows the client down, and a press is never split from its release. A client that
+falls ``queue_size`` messages behind is closed with 1008 rather than buffered without
+bound. A cross-site ``Origin`` is refused with 403 before the upgrade.
 
 Permissions: ``app[AUTHORIZE]`` is called as ``authorize(request, message)`` on connect
 (``{"type": "connect"}``) and for every client message; it raises ``PermissionDenied``
@@ -65,12 +65,14 @@ MAX_MESSAGE = 64 * 1024
 # the memory one stalled browser can hold on to.
 QUEUE_SIZE = 256
 # Tokens per second sustained, and the burst above that, for client frames: a frame costs
-# one token plus one per COST_BYTES, so a 1,000 Hz mouse or a burst of typing runs at full
-# speed, while a client sending faster (or sending big frames) is slowed down by not
-# reading its socket: one connection gets at most this much of the daemon's CPU.
+# one token plus one per COST_BYTES and one per COST_INPUTS inputs it typed, so a 1,000 Hz
+# mouse or fast typing runs at full speed, while a client sending faster (or pasting big
+# texts) is slowed down by not reading its socket: one connection gets at most about
+# RATE * COST_INPUTS inputs a second of the daemon's CPU.
 RATE = 1000.0
 BURST = 500.0
 COST_BYTES = 1024
+COST_INPUTS = 8
 # An ``id`` echoed in replies is at most this long (it is copied into every reply).
 MAX_ID_LEN = 64
 # How long a close handshake may take before the transport is cut.
@@ -96,7 +98,19 @@ class Limits:
     rate: float = RATE
     burst: float = BURST
     cost_bytes: int = COST_BYTES
+    cost_inputs: int = COST_INPUTS
     heartbeat: float = HEARTBEAT
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0 or self.burst < 0 or self.cost_bytes < 1 or self.cost_inputs < 1:
+            raise ValueError("websocket limits: rate, cost_bytes and cost_inputs must be positive")
+
+    def cost(self, frame: WSMessage, inputs: int = 0) -> int:
+        """Tokens a client frame costs: one, plus one per ``cost_bytes`` of payload and one
+        per ``cost_inputs`` key changes and moves it typed (a 16 KiB text is ~40k)."""
+        data = frame.data
+        size = len(data) if isinstance(data, str | bytes) else 0
+        return 1 + size // self.cost_bytes + inputs // self.cost_inputs
 
 
 LIMITS = web.AppKey("ws_limits", Limits)
@@ -128,13 +142,6 @@ class Throttle:
         self.stamp = now
         self.tokens -= cost
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
-
-
-def frame_cost(frame: WSMessage, cost_bytes: int) -> int:
-    """Tokens a client frame costs: one, plus one per ``cost_bytes`` of payload."""
-    data = frame.data
-    size = len(data) if isinstance(data, str | bytes) else 0
-    return 1 + size // cost_bytes
 
 
 def same_origin(origin: str | None, host: str | None, scheme: str) -> bool:
@@ -362,9 +369,8 @@ class Session:
             async for frame in self.ws:
                 if self.closing is not None:  # frames that arrive while closing are ignored
                     continue
-                await self.receive(frame)
-                cost = frame_cost(frame, self.limits.cost_bytes)
-                wait = self.throttle.delay(self.clock(), cost)
+                inputs = await self.receive(frame)
+                wait = self.throttle.delay(self.clock(), self.limits.cost(frame, inputs))
                 if wait > 0:  # backpressure: the next frame stays unread (in TCP) till then
                     await asyncio.sleep(wait)
         finally:
@@ -376,10 +382,11 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
 
-    async def receive(self, frame: WSMessage) -> None:
+    async def receive(self, frame: WSMessage) -> int:
+        """Handle one client frame; returns how many inputs it typed (what pacing charges)."""
         if frame.type is not WSMsgType.TEXT:
             self.send(error_message("bad_request", "only JSON text messages are accepted"))
-            return
+            return 0
         id_: str | int | None = None
         try:
             message = parse(frame.data)
@@ -387,15 +394,17 @@ class Session:
             reply = await self.handle(message)
         except KvmError as exc:
             self.send(error_message(exc.code, str(exc), id_))
-            return
+            return 0
         except Exception:  # a service bug must not end the connection
             log.exception("websocket message failed")
             self.send(error_message("internal_error", "the request failed; see the log", id_))
-            return
+            return 0
         if reply is not None and id_ is not None:
             reply["id"] = id_
         if reply is not None and (id_ is not None or reply["type"] != "ack"):
             self.send(reply)
+        inputs = reply.get("inputs", 0) if reply is not None and message["type"] == "input" else 0
+        return inputs if isinstance(inputs, int) else 0
 
     async def handle(self, message: Message) -> Message | None:
         result = self.authorize(self.request, message)

@@ -203,10 +203,32 @@ def test_throttle_refuses_a_rate_that_could_never_pay_back() -> None:
         ws.Throttle(rate=0.0, burst=1.0, now=0.0)
 
 
-def test_a_frame_costs_one_token_plus_one_per_cost_bytes() -> None:
+def test_a_frame_costs_one_token_plus_its_size_and_what_it_typed() -> None:
+    limits = ws.Limits(cost_bytes=1024, cost_inputs=8)
     small = aiohttp.WSMessage(aiohttp.WSMsgType.TEXT, '{"type": "ping"}', None)
     big = aiohttp.WSMessage(aiohttp.WSMsgType.TEXT, "x" * 5000, None)
-    assert (ws.frame_cost(small, 1024), ws.frame_cost(big, 1024)) == (1, 5)
+    assert (limits.cost(small), limits.cost(big)) == (1, 5)
+    assert (limits.cost(small, inputs=7), limits.cost(small, inputs=4000)) == (1, 501)
+
+
+def test_limits_refuse_a_rate_or_cost_that_could_never_pay_back() -> None:
+    with pytest.raises(ValueError, match="rate"):
+        ws.Limits(rate=0.0)
+    with pytest.raises(ValueError, match="cost_inputs"):
+        ws.Limits(cost_inputs=0)
+
+
+async def test_a_big_paste_is_paced_by_what_it_types_not_only_by_its_size(
+    service: FakeService,
+) -> None:
+    async with serve(service, limits=ws.Limits(rate=1000.0, burst=1.0)) as client:
+        async with client.ws_connect(WS) as sock:
+            await receive(sock)
+            await sock.send_json({"type": "input", "text": "x" * 100, "id": 1})
+            assert (await receive(sock))["inputs"] == 100  # the fake: one input per char
+            # 1 + 100 // 8 tokens spent from a burst of 1: twelve owed, so pacing began
+            session = next(iter(client.app[ws.HUB].sessions))
+            assert session.throttle.tokens < -10
 
 
 @given(
