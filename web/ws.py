@@ -72,6 +72,8 @@ QUEUE_SIZE = 256
 RATE = 1000.0
 BURST = 500.0
 COST_BYTES = 1024
+# The dearest frame (16 KiB of text: up to 65,536 key changes) owes ~8 s: the next frame,
+# and the client's pong, are read within the heartbeat's 15 s pong window.
 COST_INPUTS = 8
 # An ``id`` echoed in replies is at most this long (it is copied into every reply).
 MAX_ID_LEN = 64
