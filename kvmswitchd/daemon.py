@@ -24,6 +24,7 @@ from kvmswitchd.console.records import leds_from_hid
 from kvmswitchd.console.sources import ConsoleSource, build_sources
 from kvmswitchd.core.commands import Origin, Source, Step, SwitchTo
 from kvmswitchd.core.guard import Actor, ActorKind
+from kvmswitchd.core.holds import Holds
 from kvmswitchd.core.hotkeys import HotkeyDetector
 from kvmswitchd.core.permissions import Permission, Role
 from kvmswitchd.core.ports import Channel, PortId
@@ -172,9 +173,10 @@ def build_board(
 
     ports: dict[int, Port] = {}
     backends = Backends(config)
+    holds = Holds()  # who holds which key, across all ports
     for unit in range(1, config.ports + 1):
         pc = config.port(unit)
-        ports[unit] = Port(pc, make_target(pc, backends), on_leds)
+        ports[unit] = Port(pc, make_target(pc, backends), on_leds, holds)
     router = Router(
         ports,
         core.focus_of(Channel.KM).unit,

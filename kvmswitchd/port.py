@@ -4,6 +4,10 @@ Console input arrives as evdev codes; the port turns it into its own wire format
 boot or NKRO keyboard, relative or absolute mouse, PS/2 set 2) and hands the bytes to
 its target backend. LED output reports coming back from the target's host update the
 port's own LED state.
+
+Every key and button change names its holder (the console, ``POST /input``, a websocket
+client; ``kvmswitchd.core.holds``): the target sees the first press and the last release,
+so one holder's release never lifts what another still holds.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from hid.leds import Leds
 from hid.mouse import AbsolutePointer, RelativeMouse
 from hid.ps2 import Ps2Keyboard
 from kvmswitchd.config import PortConfig
+from kvmswitchd.core.holds import CONSOLE, Holder, Holds
 from kvmswitchd.targets.target import TargetBackend
 
 ABS_MAX = 32767
@@ -36,9 +41,18 @@ _USAGES: dict[int, int] = {
 
 class Port:
     def __init__(
-        self, config: PortConfig, target: TargetBackend, on_leds: LedListener | None = None
+        self,
+        config: PortConfig,
+        target: TargetBackend,
+        on_leds: LedListener | None = None,
+        holds: Holds | None = None,
     ) -> None:
         self.unit = config.unit
+        # shared by every port of the unit (the daemon passes one), so a leaving client's
+        # holds are found on all ports at once
+        self.holds = holds if holds is not None else Holds()
+        self._press = self.holds.press  # bound once: these run for every key
+        self._release = self.holds.release
         self.config = config
         self.target = target
         self.leds = Leds()
@@ -64,11 +78,17 @@ class Port:
 
     # -- keyboard --------------------------------------------------------------------
 
-    def key(self, code: int, pressed: bool) -> None:
-        """Press or release evdev key ``code`` on this port (unknown keys are ignored)."""
+    def key(self, code: int, pressed: bool, holder: Holder = CONSOLE) -> None:
+        """Press or release evdev key ``code`` on this port for ``holder`` (unknown keys
+        are ignored; a key another holder still holds stays down)."""
         usage = _USAGES.get(code)
         if usage is None:
             return
+        if pressed:
+            if not self._press(holder, self.unit, code):
+                return  # another holder has it down already
+        elif not self._release(holder, self.unit, code):
+            return  # another holder still holds it
         data = self._key(usage, pressed)
         if data:
             self._write_keyboard(data)
@@ -79,8 +99,13 @@ class Port:
 
     # -- mouse -----------------------------------------------------------------------
 
-    def button(self, code: int, pressed: bool) -> None:
+    def button(self, code: int, pressed: bool, holder: Holder = CONSOLE) -> None:
         if keymap.button_bit(code) is None:
+            return
+        if pressed:
+            if not self._press(holder, self.unit, code):
+                return
+        elif not self._release(holder, self.unit, code):
             return
         data = self.mouse.button(code, pressed)
         if data:
@@ -111,9 +136,20 @@ class Port:
     # -- both ------------------------------------------------------------------------
 
     def release_all(self) -> None:
-        """Release every key and button this port holds (SPEC §3.2)."""
+        """Release every key and button this port holds (SPEC §3.2), for every holder."""
+        self.holds.clear_port(self.unit)
         self._write_keyboard(self.keyboard.release_all())
         self._write_mouse(self.mouse.release_all())
+
+    def lift(self, code: int) -> None:
+        """Release ``code`` (a key or a button) on the target: its last holder went away
+        (``Holds.release_holder`` said so; the holds are already forgotten)."""
+        if keymap.button_bit(code) is not None:
+            self._write_mouse(self.mouse.button(code, False))
+            return
+        usage = _USAGES.get(code)
+        if usage is not None and (report := self._key(usage, False)):
+            self._write_keyboard(report)
 
     def _on_output(self, data: bytes) -> None:
         if not data:

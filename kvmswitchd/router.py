@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from kvmswitchd.console.events import AbsMotion, ButtonChange, ConsoleInput, KeyChange, Motion
 from kvmswitchd.core.guard import Actor
+from kvmswitchd.core.holds import CONSOLE, Holder
 from kvmswitchd.core.hotkeys import HotkeyAction, HotkeyDetector, HotkeyResult
 from kvmswitchd.port import Port
 
@@ -127,25 +128,32 @@ class Router:
         for action in result.actions:
             self._on_action(action, now, actor)  # may call set_km: self._port changes
 
-    def deliver(self, unit: int, batch: Sequence[ConsoleInput], actor: Actor | None = None) -> bool:
-        """Send input straight to one port, with no hotkey detection (``POST /input``);
-        False (nothing sent) when ``actor`` may not type into that port."""
+    def deliver(
+        self,
+        unit: int,
+        batch: Sequence[ConsoleInput],
+        actor: Actor | None = None,
+        holder: Holder = CONSOLE,
+    ) -> bool:
+        """Send input straight to one port, with no hotkey detection (``POST /input``, the
+        websocket), the keys and buttons held by ``holder``; False (nothing sent) when
+        ``actor`` may not type into that port."""
         allowed = self.typing(actor)
         if allowed is not None and unit not in allowed:
             return False
         port = self._ports[unit]
         for item in batch:
             if type(item) is KeyChange:
-                port.key(item.code, item.pressed)
+                port.key(item.code, item.pressed, holder)
             else:
-                self._deliver_pointer(port, item)
+                self._deliver_pointer(port, item, holder)
         return True
 
     @staticmethod
-    def _deliver_pointer(port: Port, item: ConsoleInput) -> None:
+    def _deliver_pointer(port: Port, item: ConsoleInput, holder: Holder = CONSOLE) -> None:
         if type(item) is Motion:
             port.move(item.dx, item.dy, item.wheel, item.hwheel)
         elif type(item) is ButtonChange:
-            port.button(item.code, item.pressed)
+            port.button(item.code, item.pressed, holder)
         elif type(item) is AbsMotion:
             port.move_to(*item.scaled())

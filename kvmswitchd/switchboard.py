@@ -45,6 +45,7 @@ from kvmswitchd.core.guard import (
     may_type,
     visible_units,
 )
+from kvmswitchd.core.holds import HTTP, Holder, Holds
 from kvmswitchd.core.hotkeys import (
     HotkeyAction,
     InvalidCommand,
@@ -83,6 +84,15 @@ def leds_json(leds: Leds) -> dict[str, bool]:
     return {"num": leds.num, "caps": leds.caps, "scroll": leds.scroll}
 
 
+def shared_holds(ports: Mapping[int, Port]) -> Holds:
+    """The one holder table every port records in (the daemon builds them with one), so
+    a leaving client's keys are found on all ports at once."""
+    tables = {id(port.holds): port.holds for port in ports.values()}
+    if len(tables) != 1:
+        raise ValueError("the ports must share one Holds (pass the same one to each Port)")
+    return next(iter(tables.values()))
+
+
 class Switchboard:
     def __init__(
         self,
@@ -101,6 +111,7 @@ class Switchboard:
         self.journal = journal
         self.router = router
         self.edids = edids
+        self.holds = shared_holds(ports)
         self.backends: Any = None  # shared backend resources (the daemon's Backends)
         self.storage: StorageService | None = None  # USB storage routing (set by the daemon)
         self.scan = AutoScan(dwell=config.scan_dwell)
@@ -118,7 +129,9 @@ class Switchboard:
         self.on_dirty: Callable[[], None] = lambda: None  # the daemon saves state (debounced)
         self._scan_timer: asyncio.TimerHandle | None = None
         self._http_assembler = ConsoleAssembler()
-        self._input_assembler = ConsoleAssembler()
+        self._input_assembler = ConsoleAssembler()  # POST /input's
+        # one per websocket client while it is connected (dropped by release_client)
+        self._client_assemblers: dict[Holder, ConsoleAssembler] = {}
         self.switch_count: dict[str, int] = {}
         self.error_count = 0
         # gauges other components keep up to date (websocket clients, serial sessions)
@@ -439,16 +452,19 @@ class Switchboard:
         text: str | None,
         events: Sequence[Mapping[str, Any]] | None,
         origin: Origin,
+        client: Holder | None = None,
     ) -> dict[str, Any]:
-        """Type/move into the km-focused port, checked against the port it reaches now."""
+        """Type/move into the km-focused port, checked against the port it reaches now;
+        what it presses is held by ``client`` (a websocket client), or by ``POST /input``
+        when None."""
         actor = self.actors.of(origin)
         if actor is None:
             raise AuthError("log in first")
         batch = text_strokes(text) if text else []
         if events:
-            batch.extend(assemble(self._input_assembler, parse_events(events)))
+            batch.extend(assemble(self._assembler_of(client), parse_events(events)))
         unit = self.router.km
-        if not self.router.deliver(unit, batch, actor):
+        if not self.router.deliver(unit, batch, actor, HTTP if client is None else client):
             reason = f"{origin.user or actor.name} may not type on port {unit}"
             self.journal.record(
                 "refused", origin.source.value, (str(unit),), origin.user, {"reason": reason}
@@ -463,6 +479,33 @@ class Switchboard:
         if actor.unrestricted:
             return None
         return may_type(actor, self.core.ports)
+
+    def release_client(self, client: Holder, origin: Origin) -> int:
+        """``client`` went away (or asked): release what it holds that nobody else holds,
+        on every port; returns how many keys and buttons were lifted. Lifting something
+        is logged (``keys_released``: how many, never which — no keystrokes in the log)."""
+        self._client_assemblers.pop(client, None)  # its next press starts from nothing held
+        lifted = self.holds.release_holder(client)
+        for unit, code in lifted:
+            self.links[unit].lift(code)
+        if lifted:
+            detail: dict[str, Any] = {"released": len(lifted), "holder": str(client)}
+            if origin.detail:
+                detail["via"] = origin.detail
+            ports = tuple(str(u) for u in sorted({u for u, _ in lifted}))
+            self.journal.record("keys_released", origin.source.value, ports, origin.user, detail)
+        return len(lifted)
+
+    def _assembler_of(self, client: Holder | None) -> ConsoleAssembler:
+        """Each client's events are assembled on their own: an assembler drops a press of
+        a key it saw pressed, so a shared one would hide one client's press of a key
+        another holds, and that client would not be counted as holding it."""
+        if client is None:
+            return self._input_assembler
+        assembler = self._client_assemblers.get(client)
+        if assembler is None:
+            assembler = self._client_assemblers[client] = ConsoleAssembler()
+        return assembler
 
     # -- views -----------------------------------------------------------------------------
 

@@ -124,6 +124,7 @@ WS_PERMISSIONS: dict[str, Permission] = {
     "connect": P.VIEW,  # the upgrade itself: state and log stream out
     "ping": P.VIEW,
     "input": P.TYPE,
+    "release": P.VIEW,  # lets go of this client's own keys only: never refused for rights
     "switch": P.SWITCH,
 }
 

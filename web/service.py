@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from kvmswitchd.core.commands import Command, Origin, Outcome
+from kvmswitchd.core.holds import Holder
 from kvmswitchd.core.permissions import Principal
 
 JsonObject = dict[str, Any]
@@ -41,9 +42,19 @@ class KvmService(Protocol):
         ...
 
     def type_input(
-        self, text: str | None, events: Sequence[Mapping[str, Any]] | None, origin: Origin
+        self,
+        text: str | None,
+        events: Sequence[Mapping[str, Any]] | None,
+        origin: Origin,
+        client: Holder | None = None,
     ) -> JsonObject:
-        """Type/move into the km-focused port directly, no hotkey detection."""
+        """Type/move into the km-focused port directly, no hotkey detection. What it
+        presses is held by ``client`` (one websocket client) or, when None, by HTTP."""
+        ...
+
+    def release_client(self, client: Holder, origin: Origin) -> int:
+        """Release what ``client`` holds on any port and nobody else holds (it went away
+        or asked); returns how many keys and buttons were lifted (logged when any)."""
         ...
 
     def screen(self, port_id: str) -> bytes:

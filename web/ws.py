@@ -10,15 +10,24 @@ Server → client, as JSON text frames:
   the connection stays open.
 
 Client → server: ``{"type": "input", "text": "...", "events": [...]}`` (as ``POST /input``:
-typed into the km-focused port), ``{"type": "switch", "port": "2", "channels": [...],
-"force": false}`` (as ``POST /switch``) and ``{"type": "ping"}``; each may carry an ``id``
-(a short string or an integer) that the reply echoes.
+typed into the km-focused port), ``{"type": "release"}`` (let go of every key and button
+this client holds: the UI sends it when the page loses focus or is hidden),
+``{"type": "switch", "port": "2", "channels": [...], "force": false}`` (as
+``POST /switch``) and ``{"type": "ping"}``; each may carry an ``id`` (a short string or an
+integer) that the reply echoes.
+
+Held keys: each connection is one holder (``kvmswitchd.core.holds``). When it goes away —
+closed by the client, cut off, timed out by the heartbeat, dropped by the server, server
+shutdown — every key and button it holds is released, except those another client, the
+console or ``POST /input`` still holds.
 
 Limits: a frame is at most ``max_message`` bytes (a bigger one closes the socket with
-1009); a token bucket per connection rate-limits client messages (the first message over
-the limit gets an error, the rest are dropped, and a client that keeps going is closed
-with 1008); a client that falls ``queue_size`` messages behind is closed with 1008 rather
-than buffered without bound. A cross-site ``Origin`` is refused with 403 before the upgrade.
+1009). Client messages are paced, never dropped: a token bucket per connection charges
+each frame one token plus one per ``cost_bytes`` and one per ``cost_inputs`` inputs it
+typed, and once it is empty the next frame is not read until the bucket allows it — TCP
+then slows the client down, and a press is never split from its release. A client that
+falls ``queue_size`` messages behind is closed with 1008 rather than buffered without
+bound. A cross-site ``Origin`` is refused with 403 before the upgrade.
 
 Permissions: ``app[AUTHORIZE]`` is called as ``authorize(request, message)`` on connect
 (``{"type": "connect"}``) and for every client message; it raises ``PermissionDenied``
@@ -29,8 +38,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import inspect
+import itertools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -41,6 +50,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, hdrs, web
 
 from kvmswitchd.core.commands import SwitchTo
+from kvmswitchd.core.holds import Holder
 from kvmswitchd.core.permissions import Principal
 from kvmswitchd.core.views import entry_json_visible, state_for
 from kvmswitchd.errors import AuthError, InputError, KvmError, PermissionDenied
@@ -58,16 +68,23 @@ MAX_MESSAGE = 64 * 1024
 # Outgoing messages queued per client before it counts as too slow and is closed: bounds
 # the memory one stalled browser can hold on to.
 QUEUE_SIZE = 256
-# Client messages per second sustained, and the burst allowed above that: keys and mouse
-# moves at 60 Hz fit easily; a script flooding the socket does not.
-RATE = 100.0
-BURST = 200.0
-# Messages refused in a row for rate before the connection is closed.
-STRIKES = 100
+# Tokens per second sustained, and the burst above that, for client frames: a frame costs
+# one token plus one per COST_BYTES and one per COST_INPUTS inputs it typed, so a 1,000 Hz
+# mouse or fast typing runs at full speed, while a client sending faster (or pasting big
+# texts) is slowed down by not reading its socket: one connection gets at most about
+# RATE * COST_INPUTS inputs a second of the daemon's CPU.
+RATE = 1000.0
+BURST = 500.0
+COST_BYTES = 1024
+# The dearest frame (16 KiB of text: up to 65,536 key changes) owes ~8 s: the next frame,
+# and the client's pong, are read within the heartbeat's 15 s pong window.
+COST_INPUTS = 8
 # An ``id`` echoed in replies is at most this long (it is copied into every reply).
 MAX_ID_LEN = 64
 # How long a close handshake may take before the transport is cut.
 CLOSE_TIMEOUT = 5.0
+# Seconds between pings; a client that doesn't answer within half of it is closed (its
+# keys released): a vanished network peer is noticed without waiting for TCP.
 HEARTBEAT = 30.0
 # Broadcasts recheck a client's login at most this often (seconds).
 RECHECK_INTERVAL = 1.0
@@ -86,7 +103,20 @@ class Limits:
     queue_size: int = QUEUE_SIZE
     rate: float = RATE
     burst: float = BURST
-    strikes: int = STRIKES
+    cost_bytes: int = COST_BYTES
+    cost_inputs: int = COST_INPUTS
+    heartbeat: float = HEARTBEAT
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0 or self.burst < 0 or self.cost_bytes < 1 or self.cost_inputs < 1:
+            raise ValueError("websocket limits: rate, cost_bytes and cost_inputs must be positive")
+
+    def cost(self, frame: WSMessage, inputs: int = 0) -> int:
+        """Tokens a client frame costs: one, plus one per ``cost_bytes`` of payload and one
+        per ``cost_inputs`` key changes and moves it typed (a 16 KiB text is ~40k)."""
+        data = frame.data
+        size = len(data) if isinstance(data, str | bytes) else 0
+        return 1 + size // self.cost_bytes + inputs // self.cost_inputs
 
 
 LIMITS = web.AppKey("ws_limits", Limits)
@@ -104,35 +134,28 @@ def signed_in(request: web.Request) -> Principal | None:
 # -- sans-IO pieces -----------------------------------------------------------------------
 
 
-class Verdict(enum.Enum):
-    ACCEPT = "accept"
-    WARN = "warn"  # over the limit: drop this message and tell the client once
-    DROP = "drop"  # still over the limit: drop silently (replying would amplify a flood)
-    CLOSE = "close"  # over the limit for too long: close the connection
-
-
 class Throttle:
-    """A token bucket plus a count of refusals in a row. Time is passed in."""
+    """A token bucket that paces a client instead of refusing it. Time is passed in.
 
-    def __init__(self, rate: float, burst: float, strikes: int, now: float) -> None:
+    ``delay(now, cost)`` spends ``cost`` tokens — into debt when the bucket is short — and
+    answers how long to wait before reading the client's next frame: the time the refill
+    takes to pay the debt back. Nothing is ever refused, so no key event of a sequence is
+    lost; a client that sends too fast just finds its socket read more slowly.
+    """
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        if rate <= 0 or burst < 0:
+            raise ValueError("the rate must be positive and the burst not negative")
         self.rate = rate
         self.burst = burst
-        self.strikes = strikes
         self.tokens = burst
         self.stamp = now
-        self.refused = 0
 
-    def check(self, now: float) -> Verdict:
+    def delay(self, now: float, cost: float = 1.0) -> float:
         self.tokens = min(self.burst, self.tokens + max(0.0, now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            self.refused = 0
-            return Verdict.ACCEPT
-        self.refused += 1
-        if self.refused >= self.strikes:
-            return Verdict.CLOSE
-        return Verdict.WARN if self.refused == 1 else Verdict.DROP
+        self.tokens -= cost
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
 
 def same_origin(origin: str | None, host: str | None, scheme: str) -> bool:
@@ -175,7 +198,7 @@ def parse(data: str) -> Message:
     if not isinstance(message, dict):
         raise InputError('a message must be a JSON object like {"type": "ping"}')
     if not isinstance(message.get("type"), str):
-        raise InputError("type is required: input, switch or ping")
+        raise InputError("type is required: input, release, switch or ping")
     return message
 
 
@@ -274,6 +297,8 @@ def view_of(message: Message, visible: frozenset[int] | None) -> Message | None:
 
 
 HUB = web.AppKey("ws_hub", Hub)
+# Numbers the websocket clients as key holders (never reused while the daemon runs).
+_CLIENTS = itertools.count(1)
 
 
 class Session:
@@ -289,9 +314,8 @@ class Session:
         self.clock = asyncio.get_running_loop().time
         self.queue: asyncio.Queue[str] = asyncio.Queue(self.limits.queue_size)
         self.origin = replace(origin_of(request), detail=f"ws {request.remote or ''}".strip())
-        self.throttle = Throttle(
-            self.limits.rate, self.limits.burst, self.limits.strikes, self.clock()
-        )
+        self.throttle = Throttle(self.limits.rate, self.limits.burst, self.clock())
+        self.holder = Holder("ws", next(_CLIENTS))  # what this client presses, it holds
         self.closing: asyncio.Task[None] | None = None
         self._pump: asyncio.Task[None] | None = None
         self._checked = self.clock()
@@ -339,6 +363,7 @@ class Session:
         if self.closing is not None:
             return
         log.info("websocket %s closed: %s", self.origin.detail, reason)
+        self.release()  # its input ends now: nothing it holds stays down while it closes
         if not flush and self._pump is not None:
             self._pump.cancel()
         self.closing = asyncio.get_running_loop().create_task(self._close(code, reason, flush))
@@ -359,6 +384,14 @@ class Session:
                 self.ws.close(code=code, message=reason.encode()[:123]), CLOSE_TIMEOUT
             )
 
+    def release(self) -> int:
+        """Let go of everything this client holds (keys another holder holds stay down)."""
+        try:
+            return self.service.release_client(self.holder, self.origin)
+        except Exception:  # a service bug must not keep the socket from closing
+            log.exception("websocket %s: releasing its keys failed", self.origin.detail)
+            return 0
+
     async def pump(self) -> None:
         with contextlib.suppress(ConnectionError):
             while True:
@@ -374,9 +407,14 @@ class Session:
         self._pump = asyncio.get_running_loop().create_task(self.pump())
         try:
             async for frame in self.ws:
-                if self.closing is None:  # frames that arrive while closing are ignored
-                    await self.receive(frame)
+                if self.closing is not None:  # frames that arrive while closing are ignored
+                    continue
+                inputs = await self.receive(frame)
+                wait = self.throttle.delay(self.clock(), self.limits.cost(frame, inputs))
+                if wait > 0:  # backpressure: the next frame stays unread (in TCP) till then
+                    await asyncio.sleep(wait)
         finally:
+            self.release()  # closed, cut off or timed out: nothing it held stays down
             hub.remove(self)
             if self.closing is not None:
                 await self.closing  # flushes (or not), then stops the pump
@@ -384,19 +422,11 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
 
-    async def receive(self, frame: WSMessage) -> None:
-        verdict = self.throttle.check(self.clock())
-        if verdict is Verdict.CLOSE:
-            self.drop("rate limit exceeded", flush=True)
-            return
-        if verdict is Verdict.WARN:
-            limit = f"{self.limits.rate:g} messages/s"
-            self.send(error_message("rate_limited", f"too many messages (limit {limit})"))
-        if verdict is not Verdict.ACCEPT:
-            return
+    async def receive(self, frame: WSMessage) -> int:
+        """Handle one client frame; returns how many inputs it typed (what pacing charges)."""
         if frame.type is not WSMsgType.TEXT:
             self.send(error_message("bad_request", "only JSON text messages are accepted"))
-            return
+            return 0
         id_: str | int | None = None
         try:
             message = parse(frame.data)
@@ -404,15 +434,17 @@ class Session:
             reply = await self.handle(message)
         except KvmError as exc:
             self.send(error_message(exc.code, str(exc), id_))
-            return
+            return 0
         except Exception:  # a service bug must not end the connection
             log.exception("websocket message failed")
             self.send(error_message("internal_error", "the request failed; see the log", id_))
-            return
+            return 0
         if reply is not None and id_ is not None:
             reply["id"] = id_
         if reply is not None and (id_ is not None or reply["type"] != "ack"):
             self.send(reply)
+        inputs = reply.get("inputs", 0) if reply is not None and message["type"] == "input" else 0
+        return inputs if isinstance(inputs, int) else 0
 
     async def handle(self, message: Message) -> Message | None:
         result = self.authorize(self.request, message)
@@ -424,8 +456,11 @@ class Session:
                 return {"type": "pong"}
             case "input":
                 text, events = input_args(message)
-                done = self.service.type_input(text, events, self.origin)
+                done = self.service.type_input(text, events, self.origin, self.holder)
                 return dict(done, type="ack")
+            case "release":
+                _check_keys(message, set())
+                return {"type": "ack", "released": self.release()}
             case "switch":
                 outcome = await self.service.execute(switch_command(message), self.origin)
                 if not outcome.ok:
@@ -434,7 +469,9 @@ class Session:
                     return error_message(code, outcome.message or f"refused ({status})")
                 return {"type": "ack", "message": outcome.message}
             case other:
-                raise InputError(f"unknown message type {other[:32]!r}: use input, switch, ping")
+                raise InputError(
+                    f"unknown message type {other[:32]!r}: use input, release, switch, ping"
+                )
 
 
 def refuse_cross_site(request: web.Request) -> None:
@@ -452,7 +489,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if inspect.isawaitable(result):
         await result
     limits = request.app.get(LIMITS, Limits())
-    ws = web.WebSocketResponse(max_msg_size=limits.max_message, heartbeat=HEARTBEAT)
+    ws = web.WebSocketResponse(max_msg_size=limits.max_message, heartbeat=limits.heartbeat)
     if not ws.can_prepare(request).ok:
         raise InputError("this is a websocket endpoint: connect with Upgrade: websocket")
     await ws.prepare(request)

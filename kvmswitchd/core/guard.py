@@ -232,15 +232,16 @@ def _switch(
     if denied is not None:
         return denied
     notes: tuple[str, ...] = ()
-    moves_usb = Channel.USB in wanted and world.focus[Channel.USB].local != port.local
-    if moves_usb and not allows(actor, P.STORAGE, str(port.local)):
+    # any move of the usb focus moves the storage (behind a cascade too: "1" → "1.2")
+    moves_usb = Channel.USB in wanted and world.focus[Channel.USB] != port
+    if moves_usb and not allows(actor, P.STORAGE, str(port)):
         if explicit:
             # named on purpose: refuse the whole switch rather than do a part of it
-            return _deny(actor, P.STORAGE, port.local) or Refusal("forbidden", "storage")
+            return _deny(actor, P.STORAGE, port) or Refusal("forbidden", "storage")
         wanted = wanted - {Channel.USB}
         notes = (
             f"usb stays on port {world.focus[Channel.USB]}: "
-            f"{_who(actor)} has no storage right on port {port.local}",
+            f"{_who(actor)} has no storage right on port {port}",
         )
         if not wanted:
             return Refusal("forbidden", notes[0], str(port))

@@ -156,7 +156,15 @@ restrictions = st.dictionaries(
     st.integers(1, 16),
     st.integers(1, 16),
     st.sampled_from(
-        [Step(1), Step(-1), SetScan(True), SwitchTo("1"), SwitchTo("3"), SwitchTo("12")]
+        [
+            Step(1),
+            Step(-1),
+            SetScan(True),
+            SwitchTo("1"),
+            SwitchTo("3"),
+            SwitchTo("12"),
+            SwitchTo("1.2"),
+        ]
     ),
 )
 def test_no_plan_ever_reaches_a_port_the_actor_lacks_the_right_on(

@@ -3,6 +3,7 @@ daemon in-process on emulated ports."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from aiohttp.typedefs import Middleware
 
 from kvmswitchd.core.commands import Command, Origin, Outcome, SwitchTo
 from kvmswitchd.core.guard import visible_units
+from kvmswitchd.core.holds import Holder
 from kvmswitchd.core.permissions import Principal
 from kvmswitchd.core.views import state_for
 from kvmswitchd.errors import NotFoundError
@@ -35,6 +37,9 @@ class FakeService:
         self.names = {str(n): f"Port {n}" for n in range(1, 5)}
         self.focus = dict.fromkeys(CHANNELS, "1")
         self.typed: list[tuple[str | None, list[Json] | None, Origin]] = []
+        self.typed_by: list[Holder | None] = []  # the holder of each type_input
+        self.released: list[Holder] = []  # release_client calls, in order
+        self.release_seen = asyncio.Event()  # set by every release_client call
         self.executed: list[tuple[Command, Origin]] = []
         self.listeners: list[Callable[[Json], None]] = []
         self.warnings: dict[str, list[Any]] = {}  # per port, as the daemon will report them
@@ -81,12 +86,22 @@ class FakeService:
         return len(events)
 
     def type_input(
-        self, text: str | None, events: Sequence[Mapping[str, Any]] | None, origin: Origin
+        self,
+        text: str | None,
+        events: Sequence[Mapping[str, Any]] | None,
+        origin: Origin,
+        client: Holder | None = None,
     ) -> Json:
         if text == "boom":
             raise RuntimeError("a bug in the service")
         self.typed.append((text, [dict(e) for e in events] if events is not None else None, origin))
+        self.typed_by.append(client)
         return {"port": self.focus["km"], "inputs": len(text or "") + len(events or [])}
+
+    def release_client(self, client: Holder, origin: Origin) -> int:
+        self.released.append(client)
+        self.release_seen.set()
+        return 0
 
     def screen(self, port_id: str) -> bytes:
         raise NotFoundError(f"port {port_id} has no screen")

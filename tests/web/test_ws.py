@@ -172,45 +172,86 @@ async def test_a_client_that_falls_behind_is_closed_with_a_reason(service: FakeS
     assert service.listeners == []
 
 
-async def test_flooding_gets_one_error_then_silence_then_a_close(service: FakeService) -> None:
-    limits = ws.Limits(rate=0.0, burst=3, strikes=4)
+async def test_a_flood_is_paced_not_dropped_every_message_is_handled_in_order(
+    service: FakeService,
+) -> None:
+    limits = ws.Limits(rate=400.0, burst=3)
     async with serve(service, limits=limits) as client:
         async with client.ws_connect(WS) as sock:
             await receive(sock)
-            for n in range(20):  # the 7th is the 4th refusal in a row: close; the rest ignored
-                await sock.send_json({"type": "ping", "id": n})
-            assert [(await receive(sock))["type"] for _ in range(4)] == [
-                "pong",
-                "pong",
-                "pong",
-                "error",
-            ]
-            msg = await closed(sock)
-            assert sock.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
-            assert "rate limit" in (msg.extra or "")
+            for n in range(100):  # far over the burst, sent without waiting
+                await sock.send_json({"type": "input", "text": str(n % 10)})
+            await sock.send_json({"type": "ping", "id": "end"})
+            assert await receive(sock) == {"type": "pong", "id": "end"}  # no error first
+    assert [text for text, _, _ in service.typed] == [str(n % 10) for n in range(100)]
 
 
-def test_throttle_refills_over_time_and_forgives_after_an_accepted_message() -> None:
-    throttle = ws.Throttle(rate=10.0, burst=2.0, strikes=3, now=0.0)
-    assert throttle.check(0.0) is ws.Verdict.ACCEPT
-    assert throttle.check(0.0) is ws.Verdict.ACCEPT
-    assert throttle.check(0.0) is ws.Verdict.WARN
-    assert throttle.check(0.01) is ws.Verdict.DROP
-    assert throttle.check(0.1) is ws.Verdict.ACCEPT  # one token back after 0.1 s at 10/s
-    assert throttle.check(0.1) is ws.Verdict.WARN  # a fresh run of refusals warns again
-    assert throttle.check(0.1) is ws.Verdict.DROP
-    assert throttle.check(0.1) is ws.Verdict.CLOSE
-    assert throttle.check(100.0) is ws.Verdict.ACCEPT  # never more than the burst
-    assert throttle.check(100.0) is ws.Verdict.ACCEPT
-    assert throttle.check(100.0) is ws.Verdict.WARN
+def test_throttle_paces_by_debt_and_refills_up_to_the_burst() -> None:
+    throttle = ws.Throttle(rate=10.0, burst=2.0, now=0.0)
+    assert throttle.delay(0.0) == 0.0
+    assert throttle.delay(0.0) == 0.0
+    assert throttle.delay(0.0) == pytest.approx(0.1)  # one token short: wait its refill
+    assert throttle.delay(0.1) == pytest.approx(0.1)  # the debt was paid, one more owed
+    assert throttle.delay(0.2, cost=5) == pytest.approx(0.5)  # a big frame costs more
+    assert throttle.delay(100.0) == 0.0  # never more than the burst comes back
+    assert throttle.delay(100.0) == 0.0
+    assert throttle.delay(100.0) > 0.0
 
 
-@given(st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), max_size=50))
-def test_throttle_never_accepts_more_than_burst_plus_refill(times: list[float]) -> None:
-    times.sort()
-    throttle = ws.Throttle(rate=2.0, burst=3.0, strikes=1000, now=0.0)
-    accepted = sum(throttle.check(t) is ws.Verdict.ACCEPT for t in times)
-    assert accepted <= 3 + 2.0 * (times[-1] if times else 0.0)
+def test_throttle_refuses_a_rate_that_could_never_pay_back() -> None:
+    with pytest.raises(ValueError, match="rate"):
+        ws.Throttle(rate=0.0, burst=1.0, now=0.0)
+
+
+def test_a_frame_costs_one_token_plus_its_size_and_what_it_typed() -> None:
+    limits = ws.Limits(cost_bytes=1024, cost_inputs=8)
+    small = aiohttp.WSMessage(aiohttp.WSMsgType.TEXT, '{"type": "ping"}', None)
+    big = aiohttp.WSMessage(aiohttp.WSMsgType.TEXT, "x" * 5000, None)
+    assert (limits.cost(small), limits.cost(big)) == (1, 5)
+    assert (limits.cost(small, inputs=7), limits.cost(small, inputs=4000)) == (1, 501)
+
+
+def test_limits_refuse_a_rate_or_cost_that_could_never_pay_back() -> None:
+    with pytest.raises(ValueError, match="rate"):
+        ws.Limits(rate=0.0)
+    with pytest.raises(ValueError, match="cost_inputs"):
+        ws.Limits(cost_inputs=0)
+
+
+async def test_a_big_paste_is_paced_by_what_it_types_not_only_by_its_size(
+    service: FakeService,
+) -> None:
+    async with serve(service, limits=ws.Limits(rate=1000.0, burst=1.0)) as client:
+        async with client.ws_connect(WS) as sock:
+            await receive(sock)
+            await sock.send_json({"type": "input", "text": "x" * 100, "id": 1})
+            assert (await receive(sock))["inputs"] == 100  # the fake: one input per char
+            # 1 + 100 // 8 tokens spent from a burst of 1: twelve owed, so pacing began
+            session = next(iter(client.app[ws.HUB].sessions))
+            assert session.throttle.tokens < -10
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(min_value=0, max_value=2), st.integers(1, 20)),
+        max_size=60,
+    )
+)
+def test_a_paced_client_never_gets_more_than_burst_plus_refill(
+    frames: list[tuple[float, int]],
+) -> None:
+    """The adapter reads a frame, handles it, then waits ``delay`` before the next read:
+    by any moment, what was handled costs at most the burst plus the refill since."""
+    throttle = ws.Throttle(rate=5.0, burst=3.0, now=0.0)
+    now, spent = 0.0, 0
+    for gap, cost in frames:
+        now += gap  # the client's next frame is there (or arrives) this much later
+        spent += cost
+        assert spent <= 3.0 + 5.0 * now + cost  # handled now; the cost is owed at most
+        wait = throttle.delay(now, cost)
+        assert 0.0 <= wait <= cost / 5.0 + 1e-9  # the debt is never more than one frame
+        now += wait
+        assert spent <= 3.0 + 5.0 * now + 1e-6
 
 
 @pytest.mark.parametrize(

@@ -163,7 +163,13 @@ async def test_a_route_without_a_rule_is_admin_only(site: Site) -> None:
 
 # -- websocket messages -----------------------------------------------------------------
 
-WS_NEEDS = {"connect": "view", "ping": "view", "input": "type", "switch": "switch"}
+WS_NEEDS = {
+    "connect": "view",
+    "ping": "view",
+    "input": "type",
+    "release": "view",
+    "switch": "switch",
+}
 WS_USERS = [
     User(name, Role(role), "hash", parse_restrictions(ports))
     for name, role, ports in [("root", "admin", {}), *PEOPLE]

@@ -176,7 +176,11 @@ export class Screen {
     const m = this.els.monitor;
     m.addEventListener("keydown", (e) => this.key(e, 1));
     m.addEventListener("keyup", (e) => this.key(e, 0));
+    // capture ends: the screen loses focus (a click elsewhere, another window), the tab
+    // is hidden, or the page is left
     m.addEventListener("blur", () => this.releaseAll());
+    document.addEventListener("visibilitychange", () => { if (document.hidden) this.releaseAll(); });
+    window.addEventListener("pagehide", () => this.releaseAll());
     m.addEventListener("mousedown", (e) => {
       if (!this.capturing) return; // the first click only takes the focus
       const name = MOUSE_BUTTONS[e.button];
@@ -252,12 +256,25 @@ export class Screen {
     if (events.length) this.input([...events, { type: "EV_SYN", code: "SYN_REPORT", value: 0 }]);
   }
 
-  /** No key or button stays pressed on the target once the capture ends. */
+  /**
+   * No key or button stays pressed on the target once the capture ends: "release" lets
+   * go of everything the daemon counts as held by this connection (also what a lost
+   * keyup left down), and nothing another client or the console holds.
+   */
   releaseAll() {
-    const events = [...this.keys, ...this.buttons].map((code) => ({ type: "EV_KEY", code, value: 0 }));
+    const held = this.keys.size + this.buttons.size;
     this.keys.clear();
     this.buttons.clear();
-    if (events.length) this.input(events);
+    this.flushMotion();
+    if (!this.live.open) return; // a closed socket: the daemon has released it already
+    if (!held) {
+      this.live.send({ type: "release" });
+      return;
+    }
+    this.live.request({ type: "release" }).then(
+      () => this.refresh(),
+      (err) => this.notify(err.message, "error"),
+    );
   }
 
   input(events) {
