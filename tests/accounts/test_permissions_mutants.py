@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from kvmswitchd.core.permissions import (
+    MAX_RESTRICTED_PORTS,
     Permission,
     PortRestrictions,
     Role,
@@ -19,7 +20,7 @@ from kvmswitchd.core.permissions import (
     permissions_of,
     restrictions_json,
 )
-from kvmswitchd.errors import AuthError, PermissionDenied
+from kvmswitchd.errors import AuthError, InputError, PermissionDenied
 
 SIXTEEN = [str(n) for n in range(1, 17)]
 
@@ -80,3 +81,26 @@ def test_port_lists_are_shown_in_port_order_not_text_order() -> None:
     shown = ["2", "2.3", "2.10", "3", "3.1", "4", "4.1", "5", "5.1", "10"]
     assert permissions_of(user)["switch"] == shown
     assert restrictions_json(user.ports) == {"switch": shown}
+
+
+def test_a_restriction_table_of_exactly_the_cap_is_accepted() -> None:
+    parsed = parse_restrictions({"switch": ["1"] * MAX_RESTRICTED_PORTS})
+    assert parsed == {Permission.SWITCH: frozenset({"1"})}
+    with pytest.raises(InputError):
+        parse_restrictions({"switch": ["1"] * (MAX_RESTRICTED_PORTS + 1)})
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (["switch"], 'ports must be an object like {"switch": ["1", "3"]}'),
+        ({"fly": ["1"]}, "ports: unknown permission 'fly'"),
+        ({"f" * 40: ["1"]}, f"ports: unknown permission {'f' * 32!r}"),
+        ({"users": ["1"]}, "ports: users is not a per-port permission"),
+        ({"switch": "1"}, "ports.switch must be a list of port ids"),
+    ],
+)
+def test_a_bad_restriction_table_is_refused_naming_the_key(value: object, message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_restrictions(value)
+    assert str(caught.value) == message

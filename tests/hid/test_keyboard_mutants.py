@@ -79,3 +79,13 @@ def test_after_release_all_a_release_of_nothing_sends_no_report() -> None:
     assert kb.release_all() == bytes(8)
     assert kb.release(LSHIFT) is None  # the target already has the empty report
     assert kb.press(A) == bytes([0, 0, A, 0, 0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("usage", [0x01, 0xE8])
+def test_a_press_of_a_non_key_says_which_usages_are_keys(usage: int) -> None:
+    for kb in (BootKeyboard(), NkroKeyboard()):
+        with pytest.raises(InputError) as caught:
+            kb.press(usage)
+        assert str(caught.value) == (
+            f"not a keyboard usage: {usage:#04x} (expected 0x04-0xDF or 0xE0-0xE7)"
+        )
