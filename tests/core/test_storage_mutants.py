@@ -1,8 +1,10 @@
 """Edges of the storage hand-over core that mutation testing showed the other tests leave
-open: the reasons an eject is refused with, what a detach or an eject leaves behind, and
-pinning when the usb focus is unknown."""
+open: the reasons a request is refused with, what a detach or an eject leaves behind,
+pinning when the usb focus is unknown, and the quiet-period bounds."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 
@@ -13,9 +15,10 @@ from kvmswitchd.core.storage import (
     StayReason,
     StorageHandover,
     StorageMoved,
+    StorageState,
     StorageStayed,
 )
-from kvmswitchd.errors import BusyError, NotFoundError
+from kvmswitchd.errors import BusyError, ConfigError, LocalProtocolError, NotFoundError
 
 P1, P2, P3 = PortId(1), PortId(2), PortId(3)
 QUIET = 2.0
@@ -103,3 +106,67 @@ def test_hold_reason_is_none_without_an_image_and_the_worst_reason_with_one() ->
     core.lock_changed(P1, False, 3.0)
     assert core.hold_reason(3.0 + QUIET / 2) is HoldReason.RECENTLY_ACTIVE
     assert core.hold_reason(3.0 + QUIET) is None
+
+
+@pytest.mark.parametrize("quiet", [0.0, 0.5])
+def test_a_quiet_period_of_zero_or_under_a_second_is_accepted(quiet: float) -> None:
+    core = StorageHandover(quiet, focus=P1)
+    core.attach("disk.img", AccessMode.READ_WRITE)
+    core.io_started(P1, 10.0, write=False)
+    core.io_finished(P1, 10.0, write=False)
+    assert core.hold_reason(10.0 + quiet) is None
+
+
+@pytest.mark.parametrize("quiet", [-0.1, math.nan, math.inf])
+def test_a_bad_quiet_period_is_refused_naming_the_key(quiet: float) -> None:
+    with pytest.raises(ConfigError) as caught:
+        StorageHandover(quiet)
+    assert str(caught.value) == "storage.quiet_period: must be a number of seconds >= 0"
+
+
+def test_before_any_attach_the_state_shows_no_storage_anywhere() -> None:
+    state = StorageHandover(QUIET, focus=P2).state()
+    assert state == StorageState(
+        image=None,
+        mode=None,
+        port=None,
+        pinned=False,
+        focus=P2,
+        held=False,
+        reason=None,
+        pending=None,
+        locked=False,
+        in_flight=0,
+        ejected=False,
+    )
+    assert state.pinned is False
+    assert state.ejected is False
+
+
+def test_an_attach_starts_with_a_medium_the_host_has_not_ejected() -> None:
+    core = attached()
+    core.host_ejected(P1, 0.0)
+    core.detach()
+    core.attach("other.img", AccessMode.READ_ONLY)
+    assert core.state().ejected is False
+
+
+def test_a_refused_attach_says_why() -> None:
+    core = attached()
+    with pytest.raises(BusyError) as busy:
+        core.attach("other.img", AccessMode.READ_ONLY)
+    assert str(busy.value) == "image 'disk.img' is attached; detach it first"
+    with pytest.raises(LocalProtocolError) as unknown:
+        StorageHandover(QUIET).attach("disk.img", AccessMode.READ_ONLY)
+    assert str(unknown.value) == "usb focus unknown: report focus_moved() or pass pin"
+
+
+def test_an_early_timer_keeps_showing_why_the_storage_is_held() -> None:
+    core = attached()
+    core.io_started(P1, 0.0, write=True)
+    core.focus_moved(P2, 0.5)
+    core.io_finished(P1, 1.0, write=True)
+    assert core.handle_timer(1.0 + QUIET / 2) is None
+    state = core.state()
+    assert state.held
+    assert state.reason is HoldReason.RECENTLY_ACTIVE
