@@ -6,8 +6,20 @@ from __future__ import annotations
 
 import pytest
 
-from kvmswitchd.core.hotkeys import InvalidCommand, ModeEntered, SelectPort
-from tests.core.test_hotkeys import DOT, ENTER, KEY_B, SCRLK, console, digit
+from kvmswitchd.core.hotkeys import (
+    DEFAULT_PROFILE,
+    KEY_MAX,
+    Cancelled,
+    HotkeyDetector,
+    HotkeyResult,
+    InvalidCommand,
+    ModeEntered,
+    SelectPort,
+    profile_from_config,
+)
+from tests.core.test_hotkeys import DOT, ENTER, KEY_B, KPDOT, RCTRL, SCRLK, console, digit
+
+PAUSE = 119
 
 
 def typed(text: str) -> list[int]:
@@ -82,3 +94,82 @@ def test_after_a_reset_two_taps_enter_command_mode_again() -> None:
     c.take_actions()
     c.tap(SCRLK, SCRLK)
     assert c.take_actions() == [ModeEntered()]
+
+
+def detector(**table: object) -> HotkeyDetector:
+    profile = profile_from_config(table, "console.hotkeys") if table else DEFAULT_PROFILE
+    return HotkeyDetector(profile, 16, cascades=(2,))
+
+
+def test_every_evdev_code_up_to_key_max_is_forwarded_and_none_above() -> None:
+    d = detector()
+    for code in (0, KEY_MAX):
+        assert d.feed(code, True, 1.0).forward == ((code, True),)
+        assert d.feed(code, False, 1.0).forward == ((code, False),)
+    assert d.feed(KEY_MAX + 1, True, 1.0) == HotkeyResult()
+    assert d.feed(-1, True, 1.0) == HotkeyResult()
+
+
+def test_a_single_tap_profile_ignores_a_trigger_held_longer_than_the_tap_window() -> None:
+    d = detector(taps=1)
+    d.feed(SCRLK, True, 100.0)
+    assert d.feed(SCRLK, False, 100.75) == HotkeyResult(((SCRLK, False),))
+    assert not d.in_command_mode
+
+
+def test_a_release_exactly_at_the_tap_window_is_still_a_tap() -> None:
+    d = detector(taps=1)  # the window is 0.5 s; these times are exact in binary
+    d.feed(SCRLK, True, 100.0)
+    assert d.feed(SCRLK, False, 100.5).actions == (ModeEntered(),)
+
+
+def test_a_double_tap_spanning_exactly_the_tap_window_counts() -> None:
+    d = detector()
+    d.feed(SCRLK, True, 100.0)
+    d.feed(SCRLK, False, 100.125)
+    d.feed(SCRLK, True, 100.25)
+    assert d.feed(SCRLK, False, 100.5).actions == (ModeEntered(),)
+
+
+def test_taps_of_two_different_triggers_are_not_a_double_tap() -> None:
+    d = detector(trigger=["KEY_PAUSE", "KEY_RIGHTCTRL"])
+    for code, now in ((PAUSE, 100.0), (RCTRL, 100.1)):
+        d.feed(code, True, now)
+        assert d.feed(code, False, now + 0.05).actions == ()
+    for code, now in ((PAUSE, 101.0), (PAUSE, 101.1)):
+        d.feed(code, True, now)
+        d.feed(code, False, now + 0.05)
+    assert d.in_command_mode
+
+
+def test_a_key_exactly_at_the_command_deadline_is_typed_not_a_command() -> None:
+    d = detector()
+    d.feed(SCRLK, True, 100.0)
+    d.feed(SCRLK, False, 100.0)
+    d.feed(SCRLK, True, 100.0)
+    d.feed(SCRLK, False, 100.0)
+    assert d.next_deadline() == 102.0
+    result = d.feed(KEY_B, True, 102.0)
+    assert result == HotkeyResult(((KEY_B, True),), (Cancelled(timed_out=True),))
+
+
+def test_a_repeated_press_of_a_swallowed_digit_is_not_a_second_digit() -> None:
+    d = detector()
+    for now in (100.0, 100.1):
+        d.feed(SCRLK, True, now)
+        d.feed(SCRLK, False, now)
+    d.feed(digit(1), True, 100.2)
+    d.feed(digit(1), True, 100.3)  # the same key again, never released in between
+    d.feed(digit(1), False, 100.4)
+    assert d.feed(ENTER, True, 100.5).actions == (SelectPort("1"),)
+
+
+def test_without_keypad_digits_the_keypad_dot_is_no_part_of_a_number() -> None:
+    d = detector(keypad_digits=False)
+    for now in (100.0, 100.1):
+        d.feed(SCRLK, True, now)
+        d.feed(SCRLK, False, now)
+    d.feed(digit(2), True, 100.2)
+    assert d.feed(KPDOT, True, 100.3).actions == (
+        InvalidCommand(f"key {KPDOT} is not a hotkey command"),
+    )
