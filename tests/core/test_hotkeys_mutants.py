@@ -9,14 +9,19 @@ import pytest
 from kvmswitchd.core.hotkeys import (
     DEFAULT_PROFILE,
     KEY_MAX,
+    MAX_TAPS,
+    PROFILES,
+    TRIGGER_KEYS,
     Cancelled,
     HotkeyDetector,
+    HotkeyProfile,
     HotkeyResult,
     InvalidCommand,
     ModeEntered,
     SelectPort,
     profile_from_config,
 )
+from kvmswitchd.errors import ConfigError
 from tests.core.test_hotkeys import DOT, ENTER, KEY_B, KPDOT, RCTRL, SCRLK, console, digit
 
 PAUSE = 119
@@ -172,4 +177,70 @@ def test_without_keypad_digits_the_keypad_dot_is_no_part_of_a_number() -> None:
     d.feed(digit(2), True, 100.2)
     assert d.feed(KPDOT, True, 100.3).actions == (
         InvalidCommand(f"key {KPDOT} is not a hotkey command"),
+    )
+
+
+# --- [console.hotkeys] tables ------------------------------------------------------------
+
+KEY_NAMES = ", ".join(TRIGGER_KEYS)
+TABLE_KEYS = "base, trigger, taps, tap_window, command_window, digit_pause, keypad_digits, enabled"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "fancy",
+            "console.hotkeys: expected one of scrolllock, ctrl, alt, off or a table, got 'fancy'",
+        ),
+        (7, "console.hotkeys: expected a profile name or a table, got int"),
+        ({"colour": 1}, f"console.hotkeys.colour: unknown key; expected {TABLE_KEYS}"),
+        ({"base": "off"}, "console.hotkeys.base: expected scrolllock, ctrl or alt, got 'off'"),
+        ({"trigger": []}, "console.hotkeys.trigger: expected at least one key"),
+        (
+            {"trigger": 0},
+            f"console.hotkeys.trigger: expected a trigger key name ({KEY_NAMES}) or code, got 0",
+        ),
+        ({"taps": 6}, "console.hotkeys.taps: expected an integer 1..5, got 6"),
+        ({"taps": True}, "console.hotkeys.taps: expected an integer 1..5, got True"),
+        ({"tap_window": "1"}, "console.hotkeys.tap_window: expected seconds 0.05..5.0, got '1'"),
+        ({"digit_pause": 11}, "console.hotkeys.digit_pause: expected seconds 0.2..10.0, got 11"),
+        ({"enabled": "yes"}, "console.hotkeys.enabled: expected true or false, got 'yes'"),
+    ],
+)
+def test_a_bad_hotkey_table_is_refused_naming_the_key(value: object, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        profile_from_config(value, "console.hotkeys")  # type: ignore[arg-type]
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("code", [1, KEY_MAX])
+def test_trigger_codes_1_and_key_max_are_accepted(code: int) -> None:
+    assert profile_from_config({"trigger": code}, "h").triggers == frozenset({code})
+
+
+@pytest.mark.parametrize("taps", [1, MAX_TAPS])
+def test_one_to_five_taps_are_accepted(taps: int) -> None:
+    assert profile_from_config({"taps": taps}, "h").taps == taps
+
+
+@pytest.mark.parametrize("key", ["tap_window", "command_window", "digit_pause"])
+def test_each_window_accepts_its_lowest_and_highest_value(key: str) -> None:
+    low, high = {"tap_window": (0.05, 5.0), "command_window": (0.2, 30.0)}.get(key, (0.2, 10.0))
+    for seconds in (low, high):
+        assert getattr(profile_from_config({key: seconds}, "h"), key) == seconds
+
+
+def test_a_table_keeps_its_base_profiles_other_settings_and_is_named_custom() -> None:
+    profile = profile_from_config({"base": "ctrl", "taps": 3}, "h")
+    base = PROFILES["ctrl"]
+    assert profile == HotkeyProfile(
+        name="custom",
+        triggers=base.triggers,
+        taps=3,
+        tap_window=base.tap_window,
+        command_window=base.command_window,
+        digit_pause=base.digit_pause,
+        keypad_digits=base.keypad_digits,
+        enabled=base.enabled,
     )
