@@ -22,7 +22,9 @@ def local_daemon(state: Path) -> Daemon:
 async def stalled_upload(host: str, port: int) -> asyncio.StreamWriter:
     _reader, writer = await asyncio.open_connection(host, port)
     writer.write(
-        b"PUT /api/v1/storage/images/big.img HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"PUT /api/v1/storage/images/big.img HTTP/1.1\r\nHost: "
+        + f"{host}:{port}".encode()
+        + b"\r\n"
         b"Content-Type: application/octet-stream\r\nContent-Length: 100000000\r\n\r\n"
         + b"\0"
         * 65536
@@ -35,7 +37,9 @@ async def stalled_websocket(host: str, port: int) -> asyncio.StreamWriter:
     reader, writer = await asyncio.open_connection(host, port)
     key = base64.b64encode(os.urandom(16))
     writer.write(
-        b"GET /api/v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        b"GET /api/v1/ws HTTP/1.1\r\nHost: "
+        + f"{host}:{port}".encode()
+        + b"\r\nUpgrade: websocket\r\n"
         b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
         + key
         + b"\r\n\r\n"

@@ -11,7 +11,11 @@ from kvmswitchd.switchboard import Switchboard
 from tests.daemon.conftest import start
 from tests.storage_limits.conftest import MiB
 
-HEAD = "PUT /api/v1/storage/images/{name} HTTP/1.1\r\nHost: kvm\r\nContent-Length: {length}\r\n"
+# the Host names the address the daemon listens on (a foreign Host is refused with 421)
+HEAD = (
+    "PUT /api/v1/storage/images/{name} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+    "Content-Length: {length}\r\n"
+)
 
 
 def partials(state: Path) -> list[str]:
@@ -35,7 +39,8 @@ async def stall(url: str, name: str) -> tuple[asyncio.StreamReader, asyncio.Stre
     then nothing."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     reader, writer = await asyncio.open_connection(host, int(port))
-    head = HEAD.format(name=name, length=MiB) + "Expect: 100-continue\r\n\r\n"
+    head = HEAD.format(name=name, host=host, port=port, length=MiB)
+    head += "Expect: 100-continue\r\n\r\n"
     writer.write(head.encode())
     assert await asyncio.wait_for(reader.readline(), 10) == b"HTTP/1.1 100 Continue\r\n"
     assert await reader.readline() == b"\r\n"
