@@ -1,7 +1,6 @@
-"""The composition root: the only place that picks backends and wires the daemon.
-
-Backends are chosen here in one ``match`` with the import inside each branch, so the
-emulated default never imports Linux-only modules (HOUSE-STYLE principle 3).
+"""The composition root: the daemon built from its config and started — the board
+(``kvmswitchd.assembly`` picks each port's backend), then accounts, storage, console,
+buttons, serial endpoints and HTTP, in that order; and stopped within a bounded time.
 """
 
 from __future__ import annotations
@@ -10,8 +9,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -19,29 +17,21 @@ from aiohttp import web
 
 from hid.leds import Leds
 from kvmswitchd.accounts import Accounts
-from kvmswitchd.config import Config, PortConfig
+from kvmswitchd.assembly import build_board
+from kvmswitchd.config import Config
 from kvmswitchd.console.records import leds_from_hid
 from kvmswitchd.console.sources import ConsoleSource, build_sources
 from kvmswitchd.core.commands import Origin, Source, Step, SwitchTo
 from kvmswitchd.core.guard import Actor, ActorKind
-from kvmswitchd.core.holds import Holds
-from kvmswitchd.core.hotkeys import HotkeyDetector
 from kvmswitchd.core.permissions import Permission, Role
 from kvmswitchd.core.ports import Channel, PortId
-from kvmswitchd.core.switch import SwitchCore
-from kvmswitchd.edids import EdidBook, Override
 from kvmswitchd.errors import ConfigError, StateFileError
-from kvmswitchd.journal import Journal
-from kvmswitchd.port import Port
 from kvmswitchd.preflight import Finding, preflight, server_tls
-from kvmswitchd.router import Router
-from kvmswitchd.savedstate import Reset, SavedState, read_saved_state
 from kvmswitchd.serial.adapter import SerialEndpoint
 from kvmswitchd.serial.endpoint import parse_endpoint
 from kvmswitchd.statedir import StateDir
 from kvmswitchd.statefile import StateFile, StateSaver
 from kvmswitchd.switchboard import Switchboard
-from kvmswitchd.targets.target import TargetBackend
 
 log = logging.getLogger(__name__)
 
@@ -75,137 +65,6 @@ def log_group_id(name: str | None) -> int | None:
         return grp.getgrnam(name).gr_gid
     except KeyError:
         raise ConfigError("log.group", f"there is no group named {name!r}") from None
-
-
-class Backends:
-    """Shared backend resources, created on first use (one USB/IP server per daemon)."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.usbip: Any = None
-
-    def usbip_server(self) -> Any:
-        if self.usbip is None:
-            from kvmswitchd.targets.usbip_export import UsbipServer
-
-            self.usbip = UsbipServer(self.config.usbip_host, self.config.usbip_port)
-        return self.usbip
-
-    async def stop(self) -> None:
-        if self.usbip is not None:
-            await self.usbip.stop()
-
-
-def make_target(config: PortConfig, backends: Backends) -> TargetBackend:
-    keyboard = "usb-nkro" if config.keyboard == "usb" and config.nkro else config.keyboard
-    match config.target:
-        case "emulated":
-            from kvmswitchd.targets.emulated import EmulatedTarget
-
-            return EmulatedTarget(keyboard=keyboard, mouse=config.mouse)
-        case "gadget":
-            from kvmswitchd.targets.hidg import GadgetTarget
-
-            if config.hidg_keyboard is None or config.hidg_mouse is None:
-                raise ConfigError(f"ports.{config.unit}.hidg_keyboard", "a gadget port needs both")
-            return GadgetTarget(
-                config.hidg_keyboard,
-                config.hidg_mouse,
-                mouse=config.mouse,
-                name=f"port {config.unit}",
-            )
-        case "usbip":
-            target: TargetBackend = backends.usbip_server().add_port(
-                config.unit, keyboard=keyboard, mouse=config.mouse
-            )
-            return target
-        case other:
-            raise ConfigError(f"ports.{config.unit}.target", f"target {other!r} is not available")
-
-
-def restore_core(config: Config, saved: SavedState) -> SwitchCore:
-    """The switch core as saved: configured names, then what the API set last."""
-    names: dict[int, str] = {}
-    for unit in range(1, config.ports + 1):
-        configured = config.port(unit).name
-        if configured:
-            names[unit] = configured
-    names.update(saved.names)
-    return SwitchCore(config.ports, names, dict(saved.focus))
-
-
-def make_detector(config: Config) -> HotkeyDetector | None:
-    profile = config.console.hotkeys
-    if not profile.enabled:
-        return None
-    return HotkeyDetector(
-        replace(profile, keypad_digits=config.console.keypad_digits), config.ports
-    )
-
-
-def build_board(
-    config: Config,
-    state_dir: Path,
-    saved: dict[str, Any],
-    *,
-    monotonic: Callable[[], float],
-    rearm: Callable[[float | None], None] | None = None,
-    log_group: int | None = None,
-    rearm_noise: Callable[[float | None], None] | None = None,
-) -> Switchboard:
-    """Wire the switch core, ports, targets, router and event log (no listeners yet)."""
-    journal = Journal(
-        state_dir,
-        max_bytes=config.log.max_bytes,
-        keep=config.log.keep,
-        clock=time.time,
-        group=log_group,
-        rearm=rearm_noise,
-    )
-    journal.open()
-    state, resets = read_saved_state(saved, config.ports)
-    core = restore_core(config, state)
-    board_ref: list[Switchboard] = []
-
-    def on_leds(unit: int, leds: Leds) -> None:
-        if board_ref:
-            board_ref[0].port_leds_changed(unit, leds)
-
-    ports: dict[int, Port] = {}
-    backends = Backends(config)
-    holds = Holds()  # who holds which key, across all ports
-    for unit in range(1, config.ports + 1):
-        pc = config.port(unit)
-        ports[unit] = Port(pc, make_target(pc, backends), on_leds, holds)
-    router = Router(
-        ports,
-        core.focus_of(Channel.KM).unit,
-        make_detector(config),
-        on_action=lambda action, _now, actor: board_ref[0].hotkey_action(action, actor),
-        on_key_activity=lambda: board_ref[0].stop_scan_on_activity(),  # noqa: PLW0108  # board built below
-        rearm=rearm,
-    )
-    edids = EdidBook({u: config.port(u) for u in ports}, config.drm_root)
-    edids.learn()
-    for unit in ports:
-        pc = config.port(unit)
-        if pc.edid is not None:
-            edids.set_override(unit, Override.parse(pc.edid))
-        edids.idle_monitor[unit] = pc.idle_monitor
-    # what the API set last wins over the config file
-    unusable = edids.restore(state.overrides, state.idle_monitor)
-    resets += tuple(Reset(f"edids.overrides.{u}", why) for u, why in unusable.items())
-    board = Switchboard(config, core, ports, journal, router, edids, monotonic=monotonic)
-    board.backends = backends
-    router.typing = board.typing
-    console = config.console
-    board.actors.console = Actor("console", console.role, console.ports, ActorKind.CONSOLE)
-    board_ref.append(board)
-    for reset in resets:
-        log.warning("state file: %s dropped: %s", reset.what, reset.why)
-        journal.record("state_reset", "system", (), None, reset.detail())
-    board.present_all()
-    return board
 
 
 class Daemon:

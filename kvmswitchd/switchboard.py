@@ -15,6 +15,8 @@ from dataclasses import replace
 from typing import Any
 
 from hid.leds import Leds
+from kvmswitchd.board_input import BoardInput
+from kvmswitchd.board_reads import ALL_ENTRIES, BoardReads
 from kvmswitchd.config import Config
 from kvmswitchd.console.events import ConsoleAssembler
 from kvmswitchd.core.commands import (
@@ -24,15 +26,13 @@ from kvmswitchd.core.commands import (
     LogLine,
     Origin,
     Outcome,
-    PortView,
     Rename,
     SetScan,
     Source,
-    StatusView,
     Step,
     SwitchTo,
 )
-from kvmswitchd.core.eventlog import LogEntry, LogQuery, describe
+from kvmswitchd.core.eventlog import LogEntry, describe
 from kvmswitchd.core.guard import (
     Actor,
     ActorKind,
@@ -42,10 +42,9 @@ from kvmswitchd.core.guard import (
     World,
     decide,
     entry_visible,
-    may_type,
     visible_units,
 )
-from kvmswitchd.core.holds import HTTP, Holder, Holds
+from kvmswitchd.core.holds import Holder, Holds
 from kvmswitchd.core.hotkeys import (
     HotkeyAction,
     InvalidCommand,
@@ -53,7 +52,6 @@ from kvmswitchd.core.hotkeys import (
     StartScan,
     StepPort,
 )
-from kvmswitchd.core.permissions import Principal
 from kvmswitchd.core.ports import Channel, PortId, parse_port_id
 from kvmswitchd.core.scan import AutoScan
 from kvmswitchd.core.switch import (
@@ -64,10 +62,8 @@ from kvmswitchd.core.switch import (
     Transition,
     switch_message,
 )
-from kvmswitchd.core.views import focus_for, state_for
 from kvmswitchd.edids import EdidBook, EdidChange
-from kvmswitchd.errors import AuthError, InputError, KvmError, NotFoundError, PermissionDenied
-from kvmswitchd.inputs import assemble, parse_events, text_strokes
+from kvmswitchd.errors import InputError, KvmError
 from kvmswitchd.journal import Journal
 from kvmswitchd.port import Port
 from kvmswitchd.router import Router
@@ -76,12 +72,6 @@ from kvmswitchd.storage.service import StorageService, switch_detail
 log = logging.getLogger(__name__)
 
 Listener = Callable[[dict[str, Any]], None]
-# journal.recent(ALL_ENTRIES): every entry the journal keeps in memory
-ALL_ENTRIES = 1 << 30
-
-
-def leds_json(leds: Leds) -> dict[str, bool]:
-    return {"num": leds.num, "caps": leds.caps, "scroll": leds.scroll}
 
 
 def shared_holds(ports: Mapping[int, Port]) -> Holds:
@@ -93,7 +83,7 @@ def shared_holds(ports: Mapping[int, Port]) -> Holds:
     return next(iter(tables.values()))
 
 
-class Switchboard:
+class Switchboard(BoardReads, BoardInput):
     def __init__(
         self,
         config: Config,
@@ -310,17 +300,6 @@ class Switchboard:
         if warning and warning != before:
             self.journal.record("mode_warning", "system", (str(unit),), None, {"warning": warning})
 
-    def edid(self, port_id: str, fmt: str) -> bytes | dict[str, Any]:
-        unit = parse_port_id(port_id, self.core.ports).unit
-        focused = self.core.focus_of(Channel.VIDEO).unit == unit
-        if fmt == "json":
-            return self.edids.detail(unit, video_focus=focused)
-        if fmt == "hex":
-            return {"port": str(unit), "hex": self.edids.video(unit).edid.hex()}
-        if fmt in ("", "binary"):
-            return self.edids.video(unit).edid
-        raise InputError(f"unknown format {fmt!r}: use binary, hex or json")
-
     def set_edid(self, port_id: str, body: Mapping[str, Any], origin: Origin) -> dict[str, Any]:
         """Set a port's EDID (preset or blob), clear it (``default``), or its idle monitor."""
         unit = parse_port_id(port_id, self.core.ports).unit
@@ -343,24 +322,6 @@ class Switchboard:
             return None
         result: str | None = await self.authenticator(user, password, origin)
         return result
-
-    def status_view(self, viewer: Principal | None = None) -> StatusView:
-        held_by, reason = self.storage.held() if self.storage is not None else (None, None)
-        visible = visible_units(viewer, self.core.ports) if viewer is not None else None
-        shown = [u for u in range(1, self.core.ports + 1) if visible is None or u in visible]
-        focus = {
-            c: (p if visible is None or int(p.partition(".")[0]) in visible else "-")
-            for c, p in self.core.focus_view().items()
-        }
-        if visible is not None and held_by is not None and int(held_by) not in visible:
-            held_by, reason = "-", None
-        return StatusView(
-            ports=tuple(PortView(str(u), self.core.name(u)) for u in shown),
-            focus=focus,
-            scanning=self.scan.on,
-            storage_held_by=held_by,
-            storage_held_reason=reason,
-        )
 
     # -- auto-scan -----------------------------------------------------------------------
 
@@ -434,169 +395,6 @@ class Switchboard:
             self.journal.record(
                 "hotkey_invalid", "hotkey", (), origin.user, {"reason": outcome.message}
             )
-
-    # -- input -----------------------------------------------------------------------------
-
-    def inject_console(self, events: Sequence[Mapping[str, Any]], origin: Origin) -> int:
-        """Events through the console path (hotkeys included), as ``origin``'s actor."""
-        actor = self.actors.of(origin)
-        if actor is None:
-            raise AuthError("log in first")
-        parsed = parse_events(events)
-        batch = assemble(self._http_assembler, parsed)
-        self.router.console_input(f"http:{origin.detail}", batch, self._monotonic(), actor)
-        return len(parsed)
-
-    def type_input(
-        self,
-        text: str | None,
-        events: Sequence[Mapping[str, Any]] | None,
-        origin: Origin,
-        client: Holder | None = None,
-    ) -> dict[str, Any]:
-        """Type/move into the km-focused port, checked against the port it reaches now;
-        what it presses is held by ``client`` (a websocket client), or by ``POST /input``
-        when None."""
-        actor = self.actors.of(origin)
-        if actor is None:
-            raise AuthError("log in first")
-        batch = text_strokes(text) if text else []
-        if events:
-            batch.extend(assemble(self._assembler_of(client), parse_events(events)))
-        unit = self.router.km
-        if not self.router.deliver(unit, batch, actor, HTTP if client is None else client):
-            reason = f"{origin.user or actor.name} may not type on port {unit}"
-            self.journal.record(
-                "refused", origin.source.value, (str(unit),), origin.user, {"reason": reason}
-            )
-            raise PermissionDenied(reason)
-        return {"port": str(self.core.focus_of(Channel.KM)), "inputs": len(batch)}
-
-    def typing(self, actor: Actor | None) -> frozenset[int] | None:
-        """The router's per-batch lookup: the ports ``actor``'s input may reach."""
-        if actor is None:
-            actor = self.actors.console
-        if actor.unrestricted:
-            return None
-        return may_type(actor, self.core.ports)
-
-    def release_client(self, client: Holder, origin: Origin) -> int:
-        """``client`` went away (or asked): release what it holds that nobody else holds,
-        on every port; returns how many keys and buttons were lifted. Lifting something
-        is logged (``keys_released``: how many, never which — no keystrokes in the log)."""
-        self._client_assemblers.pop(client, None)  # its next press starts from nothing held
-        lifted = self.holds.release_holder(client)
-        for unit, code in lifted:
-            self.links[unit].lift(code)
-        if lifted:
-            detail: dict[str, Any] = {"released": len(lifted), "holder": str(client)}
-            if origin.detail:
-                detail["via"] = origin.detail
-            ports = tuple(str(u) for u in sorted({u for u, _ in lifted}))
-            self.journal.record("keys_released", origin.source.value, ports, origin.user, detail)
-        return len(lifted)
-
-    def _assembler_of(self, client: Holder | None) -> ConsoleAssembler:
-        """Each client's events are assembled on their own: an assembler drops a press of
-        a key it saw pressed, so a shared one would hide one client's press of a key
-        another holds, and that client would not be counted as holding it."""
-        if client is None:
-            return self._input_assembler
-        assembler = self._client_assemblers.get(client)
-        if assembler is None:
-            assembler = self._client_assemblers[client] = ConsoleAssembler()
-        return assembler
-
-    # -- views -----------------------------------------------------------------------------
-
-    def health(self) -> dict[str, Any]:
-        return {"ok": True, "ports": self.core.ports}
-
-    def port_json(self, unit: int) -> dict[str, Any]:
-        port = self.links[unit]
-        cfg = port.config
-        focused = self.core.focus_of(Channel.VIDEO).unit == unit
-        edid = self.edids.view(unit, video_focus=focused)
-        return {
-            "id": str(unit),
-            "name": self.core.name(unit),
-            "target": cfg.target,
-            "keyboard": cfg.keyboard,
-            "nkro": cfg.nkro,
-            "mouse": cfg.mouse,
-            "video": cfg.video,
-            "audio": cfg.audio,
-            "focus": [c.value for c, p in self.core.focus.items() if p.unit == unit],
-            "leds": leds_json(port.leds),
-            "edid": edid,
-            "warnings": [edid["warning"]] if edid["warning"] else [],
-        }
-
-    def visible(self, viewer: Principal | None) -> frozenset[int] | None:
-        """The ports ``viewer`` may view (None: all of them, or no viewer: auth is off)."""
-        return visible_units(viewer, self.core.ports) if viewer is not None else None
-
-    def ports(self, viewer: Principal | None = None) -> list[dict[str, Any]]:
-        visible = self.visible(viewer)
-        return [
-            self.port_json(u)
-            for u in range(1, self.core.ports + 1)
-            if visible is None or u in visible
-        ]
-
-    def state(self, viewer: Principal | None = None) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "ports": self.ports(),
-            "focus": dict(self.core.focus_view()),
-            "scan": {"on": self.scan.on, "dwell": self.scan.dwell},
-            "console": {
-                "leds": leds_json(self.console_leds),
-                "monitor": self.edids.console_source,
-            },
-        }
-        for key, view in self.extra_state.items():
-            doc[key] = view()
-        return state_for(doc, self.visible(viewer))
-
-    def port(self, port_id: str) -> dict[str, Any]:
-        return self.port_json(parse_port_id(port_id, self.core.ports).unit)
-
-    def target(self, port_id: str) -> dict[str, Any]:
-        unit = parse_port_id(port_id, self.core.ports).unit
-        view = dict(self.links[unit].target.view(), port=str(unit))
-        if self.storage is not None:
-            view["storage"] = self.storage.target_view(unit)
-        return view
-
-    def screen(self, port_id: str) -> bytes:
-        unit = parse_port_id(port_id, self.core.ports).unit
-        frame = self.links[unit].target.screen()
-        if frame is None:
-            raise NotFoundError(
-                f"port {unit}'s target ({self.links[unit].config.target}) has no screen"
-            )
-        return frame
-
-    def log(
-        self, params: Mapping[str, str], viewer: Principal | None = None
-    ) -> list[dict[str, Any]]:
-        query = LogQuery.from_params(params)
-        visible = self.visible(viewer)
-        if visible is None:
-            return [e.to_json() for e in self.journal.query(query)]
-        # filter first, then apply the query's limit to what this reader may see
-        seen = [e for e in self.journal.recent(ALL_ENTRIES) if entry_visible(e, visible)]
-        return [e.to_json() for e in query.select(seen)]
-
-    def metrics(self, viewer: Principal | None = None) -> dict[str, Any]:
-        return {
-            "switches": dict(self.switch_count),
-            "events_routed": self.router.events_routed,
-            "errors": self.error_count,
-            "focus": focus_for(self.core.focus_view(), self.visible(viewer)),
-            "serial_sessions": self.counters.get("serial_sessions", 0),
-            "ports": self.core.ports,
-        }
 
     # -- live updates and persistence -----------------------------------------------------
 

@@ -16,11 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hid import evcodes, keymap
+from kvmswitchd.assembly import build_board
 from kvmswitchd.config import parse_config
 from kvmswitchd.console.events import ConsoleAssembler
 from kvmswitchd.console.records import encode_record
 from kvmswitchd.core.eventlog import LogEntry
-from kvmswitchd.daemon import build_board
 from kvmswitchd.switchboard import Switchboard
 from kvmswitchd.targets.emulated import EmulatedTarget
 from tests.daemon.conftest import Running, start

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hid import evcodes, keymap
+from kvmswitchd.assembly import build_board
 from kvmswitchd.config import parse_config
 from kvmswitchd.console.events import ButtonChange, KeyChange
 from kvmswitchd.core.commands import Origin, Source
-from kvmswitchd.daemon import build_board
 from kvmswitchd.switchboard import Switchboard
 from kvmswitchd.targets.computer import VirtualComputer
 from kvmswitchd.targets.emulated import EmulatedTarget

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from kvmswitchd.assembly import build_board
 from kvmswitchd.config import parse_config
 from kvmswitchd.core.commands import Origin, Source
-from kvmswitchd.daemon import build_board
 from kvmswitchd.errors import InputError
 from kvmswitchd.switchboard import Switchboard
 from tests.daemon.conftest import start

@@ -15,11 +15,11 @@ import aiohttp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kvmswitchd.assembly import build_board, restore_core
 from kvmswitchd.config import Config, parse_config
 from kvmswitchd.core.eventlog import LogQuery
 from kvmswitchd.core.ports import Channel, PortId
 from kvmswitchd.core.switch import MAX_NAME_LEN
-from kvmswitchd.daemon import build_board, restore_core
 from kvmswitchd.edids import EdidBook, Override
 from kvmswitchd.savedstate import MAX_RESETS, read_saved_state
 from kvmswitchd.statefile import STATE_VERSION
