@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
 from pathlib import Path
@@ -215,3 +216,85 @@ def test_when_even_the_cleanup_fails_the_original_error_is_the_one_raised(
     [left] = leftovers(tmp_path)
     assert left.startswith(f"{TEMP_PREFIX}state.json.")
     assert clean_temp_files(tmp_path) == [left]
+
+
+def test_a_configured_group_changes_the_group_and_leaves_the_owner_alone(tmp_path: Path) -> None:
+    # fchown(fd, -1, gid): -1 keeps the owner. Running as root, any other uid would be
+    # accepted silently and hand the daemon's file to another account.
+    write_atomic(tmp_path / "events", b"x", 0o640, group=os.getgid())
+    st_ = (tmp_path / "events").stat()
+    assert (st_.st_uid, st_.st_gid) == (os.geteuid(), os.getgid())
+
+
+def test_a_new_state_dir_is_created_private(tmp_path: Path) -> None:
+    StateFile(tmp_path / "state" / "state.json").save({})
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+
+
+def test_a_write_that_makes_no_progress_fails_as_an_io_error_saying_so(tmp_path: Path) -> None:
+    with pytest.raises(OSError, match="write made no progress") as caught:
+        write_atomic(tmp_path / "state.json", NEW, ops=FaultyOps("write-no-progress"))
+    assert (caught.value.errno, caught.value.strerror) == (errno.EIO, "write made no progress")
+
+
+class ShortReadOps(FaultyOps):
+    """The read-back returns ``cut`` bytes fewer than were written (a file cut short)."""
+
+    def __init__(self, cut: int) -> None:
+        super().__init__()
+        self.cut = cut
+
+    def pread(self, fd: int, size: int, offset: int) -> bytes:
+        return super().pread(fd, size, offset)[: -self.cut]
+
+
+def test_a_short_read_back_fails_as_an_io_error_naming_both_lengths(tmp_path: Path) -> None:
+    target = tmp_path / "state.json"
+    target.write_bytes(OLD)
+    with pytest.raises(OSError, match="read-back mismatch") as caught:
+        write_atomic(target, NEW, ops=ShortReadOps(7))
+    message = f"read-back mismatch: wrote {len(NEW)} bytes, read {len(NEW) - 7} back"
+    assert (caught.value.errno, caught.value.strerror) == (errno.EIO, message)
+    assert target.read_bytes() == OLD
+    assert leftovers(tmp_path) == []
+
+
+class LongerFileOps(FaultyOps):
+    """The read-back finds a byte more than was written (the file was not fresh)."""
+
+    def pread(self, fd: int, size: int, offset: int) -> bytes:
+        return super().pread(fd, size, offset) + b"!"
+
+
+def test_a_read_back_longer_than_what_was_written_is_a_mismatch(tmp_path: Path) -> None:
+    with pytest.raises(OSError, match=f"wrote {len(NEW)} bytes, read {len(NEW) + 1} back"):
+        write_atomic(tmp_path / "state.json", NEW, ops=LongerFileOps())
+    assert leftovers(tmp_path) == []
+
+
+def test_a_temp_file_that_cannot_be_removed_is_logged_by_name_with_the_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ops = UnremovableTempOps("fsync")
+    with (
+        caplog.at_level(logging.ERROR, logger="kvmswitchd.statefile"),
+        pytest.raises(OSError, match="injected failure in fsync"),
+    ):
+        write_atomic(tmp_path / "state.json", NEW, ops=ops)
+    [record] = caplog.records
+    assert record.getMessage() == f"cannot remove the temp file {ops.temps[0]}"
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None and "cannot remove" in str(record.exc_info[1])
+
+
+class VanishedTempOps(FaultyOps):
+    def unlink(self, path: str) -> None:
+        raise FileNotFoundError(errno.ENOENT, "already gone", path)
+
+
+def test_a_temp_file_already_gone_at_clean_up_is_not_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG), pytest.raises(OSError, match="injected failure in fsync"):
+        write_atomic(tmp_path / "state.json", NEW, ops=VanishedTempOps("fsync"))
+    assert caplog.records == []
