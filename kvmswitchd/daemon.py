@@ -300,14 +300,10 @@ class Daemon:
 
         http = self.config.http
 
-        def km_focus() -> str:
-            return str(board.core.focus_of(Channel.KM))
-
         app = create_app(
             board,
             max_body=http.max_body,
             accounts=self.accounts,
-            km_focus=km_focus,
             allowed_origins=frozenset(http.allowed_origins),
             storage=board.storage,
             hosts=http.hosts,

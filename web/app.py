@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from aiohttp import web
@@ -40,7 +40,6 @@ def create_app(
     *,
     max_body: int = 1 << 20,
     accounts: Accounts | None = None,
-    km_focus: Callable[[], str | None] | None = None,
     allowed_origins: frozenset[str] = frozenset(),
     storage: storage_api.StorageApi | None = None,
     hosts: Iterable[str] = (),
@@ -62,9 +61,7 @@ def create_app(
         ),
     ]
     if accounts is not None:
-        middlewares.append(
-            auth.auth_middleware(accounts, km_focus=km_focus, public=auth.PUBLIC | METRICS_PUBLIC)
-        )
+        middlewares.append(auth.auth_middleware(accounts, public=auth.PUBLIC | METRICS_PUBLIC))
     app = web.Application(middlewares=middlewares, client_max_size=max_body)
     app.on_response_prepare.append(perimeter.security_headers)
     app[perimeter.BODY_TIMEOUT_KEY] = body_timeout

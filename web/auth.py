@@ -55,7 +55,6 @@ class PortFrom(enum.Enum):
     NONE = "none"  # unit-wide, or "some port" (next/prev, scan, state)
     MATCH = "match"  # the URL's {id} (or another match_info key)
     BODY = "body"  # the JSON body's "port"
-    KM_FOCUS = "km_focus"  # the port the keyboard/mouse focus is on (/input)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,12 +242,12 @@ def clear_session_cookie(request: web.Request, response: web.StreamResponse) -> 
 def auth_middleware(
     accounts: Accounts,
     *,
-    km_focus: Callable[[], str | None] | None = None,
     rules: Mapping[tuple[str, str], RouteRule] = ROUTE_PERMISSIONS,
     public: frozenset[tuple[str, str]] = PUBLIC,
     public_prefixes: frozenset[str] = PUBLIC_PREFIXES,
 ) -> Middleware:
-    """``km_focus()`` names the port keyboard/mouse input goes to (for ``/input``)."""
+    """Identify the caller and check the route's permissions; the port a switch or
+    an input event resolves to is checked again in the guarded path (core.guard)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -278,7 +277,7 @@ def auth_middleware(
                     return _unauthorized(request, "the session has ended; log in again")
                 raise AuthError("log in first")
             if not is_public and resource is not None:
-                await _check_route(request, rules.get((method, pattern)), method, pattern, km_focus)
+                await _check_route(request, rules.get((method, pattern)), method, pattern)
             return await handler(request)
         except LoginThrottledError as exc:
             response = error_response(429, exc.code, str(exc))
@@ -317,7 +316,6 @@ async def _check_route(
     rule: RouteRule | None,
     method: str,
     pattern: str,
-    km_focus: Callable[[], str | None] | None,
 ) -> None:
     user = user_of(request)
     if rule is None:  # a route nobody gave a rule: fail closed, admins only
@@ -328,14 +326,12 @@ async def _check_route(
             )
             raise PermissionDenied(reason)
         return
-    port = await _port_for(request, rule, km_focus)
+    port = await _port_for(request, rule)
     for permission in rule.needs:
         check(request, permission, port)
 
 
-async def _port_for(
-    request: web.Request, rule: RouteRule, km_focus: Callable[[], str | None] | None
-) -> str | None:
+async def _port_for(request: web.Request, rule: RouteRule) -> str | None:
     raw: object = None
     match rule.port:
         case PortFrom.NONE:
@@ -348,8 +344,6 @@ async def _port_for(
             except InputError:
                 body = None
             raw = body.get("port") if isinstance(body, dict) else None
-        case PortFrom.KM_FOCUS:
-            raw = km_focus() if km_focus is not None else None
     return _canonical_or_none(raw)
 
 

@@ -17,6 +17,7 @@ import asyncio
 import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
@@ -152,14 +153,28 @@ def check_origin(request: web.Request, allowed: frozenset[str] = frozenset()) ->
     origin = request.headers.get(hdrs.ORIGIN)
     if origin is None or origin in allowed:
         return
-    try:
-        url = URL(origin)
-        own = URL.build(scheme=url.scheme, authority=request.host)
-        same = url.scheme in ("http", "https") and (url.host, url.port) == (own.host, own.port)
-    except (ValueError, TypeError):
-        same = False
-    if not same:
+    if not same_origin(origin, request.host, request.scheme):
         raise PermissionDenied(f"cross-site request from {origin[:64]!r} refused")
+
+
+def same_origin(origin: str | None, host: str | None, scheme: str) -> bool:
+    """True when a browser's ``Origin`` names the host:port the request was sent to.
+
+    No ``Origin`` (a script, not a browser) is allowed; ``null`` or garbage is not.
+    """
+    if origin is None:
+        return True
+    defaults = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+    try:
+        seen = urlsplit(origin)
+        asked = urlsplit(f"//{host or ''}")
+        seen_port = seen.port or defaults.get(seen.scheme)
+        asked_port = asked.port or defaults.get(scheme, 80)
+    except ValueError:
+        return False
+    if seen.scheme not in defaults or not seen.hostname or not asked.hostname:
+        return False
+    return (seen.hostname, seen_port) == (asked.hostname, asked_port)
 
 
 def is_upgrade(request: web.Request) -> bool:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from kvmswitchd.core.commands import Origin, Source, SwitchTo
 from kvmswitchd.errors import PermissionDenied
 from tests.web.conftest import FakeService, closed, receive, serve
-from web import ws
+from web import perimeter, ws
 
 WS = "/api/v1/ws"
 Client = TestClient[Any, Any]
@@ -278,7 +278,7 @@ def test_a_paced_client_never_gets_more_than_burst_plus_refill(
 def test_same_origin_allows_absent_or_same_host_and_port_only(
     origin: str | None, host: str | None, scheme: str, allowed: bool
 ) -> None:
-    assert ws.same_origin(origin, host, scheme) is allowed
+    assert perimeter.same_origin(origin, host, scheme) is allowed
 
 
 async def test_a_cross_site_origin_is_refused_with_403_before_the_upgrade(
@@ -288,7 +288,8 @@ async def test_a_cross_site_origin_is_refused_with_403_before_the_upgrade(
         await client.ws_connect(WS, headers={"Origin": "http://evil.example"})
     assert caught.value.status == 403
     assert service.listeners == []
-    async with client.get(WS, headers={"Origin": "http://evil.example"}) as resp:
+    upgrade = {"Origin": "http://evil.example", "Upgrade": "websocket", "Connection": "Upgrade"}
+    async with client.get(WS, headers=upgrade) as resp:
         assert resp.status == 403
         body = await resp.json()
         assert body["error"] == "forbidden"

@@ -52,7 +52,7 @@ def build_app(accounts: Accounts, focus: list[str], seen: Seen, static: Path) ->
             recorder,
             error_middleware,
             perimeter.perimeter_middleware(refused=auth.refused_cross_site(accounts)),
-            auth.auth_middleware(accounts, km_focus=lambda: focus[0]),
+            auth.auth_middleware(accounts),
         ]
     )
     app[auth.ACCOUNTS] = accounts
