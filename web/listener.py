@@ -57,7 +57,7 @@ def raise_open_file_limit() -> int:
     return soft
 
 
-class Guard:
+class ConnectionKeeper:
     """The budget's asyncio side: the open connections' protocols and one timer."""
 
     def __init__(self, limits: Limits) -> None:
@@ -128,7 +128,7 @@ class Guard:
 class GuardedProtocol(asyncio.Protocol):
     """aiohttp's per-connection protocol, wrapped: every call goes through unchanged."""
 
-    def __init__(self, inner: asyncio.Protocol, guard: Guard) -> None:
+    def __init__(self, inner: asyncio.Protocol, guard: ConnectionKeeper) -> None:
         self.inner = inner
         self.guard = guard
         self.transport: asyncio.BaseTransport | None = None
@@ -185,7 +185,7 @@ class GuardedSite(web.BaseSite):
         runner: web.BaseRunner,
         host: str,
         port: int,
-        guard: Guard,
+        guard: ConnectionKeeper,
         *,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
@@ -236,7 +236,7 @@ async def serve(
             max(1, fds - RESERVED_FDS),
         )
         limits = Limits(limits.header_timeout, limits.idle_timeout, max(1, fds - RESERVED_FDS))
-    guard = Guard(limits)
+    guard = ConnectionKeeper(limits)
     app.middlewares.insert(0, guard.middleware)
     runner = web.AppRunner(
         app,
