@@ -127,6 +127,8 @@ class Configfs:
 
     def setup(self, ports: Iterable[PortConfig]) -> SetupResult:
         wanted = [p for p in ports if p.target == "gadget"]
+        if not wanted and not self.files.is_dir(self.gadgets):
+            return SetupResult((), ())  # nothing to build, nothing of ours can be there
         self._require_gadget_tree()
         for module in FUNCTION_MODULES.values() if wanted else ():
             self._load_module(module)  # best effort: a missing one is named at its mkdir
