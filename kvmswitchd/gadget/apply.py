@@ -30,7 +30,6 @@ from kvmswitchd.gadget.discovery import hidg_node
 from kvmswitchd.gadget.files import Files, OsFiles
 from kvmswitchd.gadget.plan import (
     GADGETS,
-    STORAGE,
     Bind,
     ConfigTree,
     GadgetPlan,
@@ -43,7 +42,6 @@ from kvmswitchd.gadget.plan import (
     Unbind,
     Unlink,
     Write,
-    gadget_name,
     setup_plan,
     teardown_plan,
     unit_of,
@@ -410,8 +408,3 @@ def _same(current: bytes | None, wanted: str | bytes) -> bool:
         return int(text, 0) == int(wanted, 0)
     except ValueError:
         return False
-
-
-def lun_of(roots: GadgetConfig, unit: int) -> Path:
-    """The mass-storage LUN directory of port ``unit``'s gadget."""
-    return roots.configfs / GADGETS / gadget_name(unit) / "functions" / STORAGE / "lun.0"

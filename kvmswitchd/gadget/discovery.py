@@ -15,7 +15,7 @@ from pathlib import Path
 from kvmswitchd.config import GadgetConfig
 from kvmswitchd.errors import DeviceError
 from kvmswitchd.gadget.files import Files, OsFiles
-from kvmswitchd.gadget.plan import GADGETS, KEYBOARD, MOUSE, gadget_name
+from kvmswitchd.gadget.plan import GADGETS, KEYBOARD, LUN, MOUSE, STORAGE, gadget_name
 
 DEV_NUMBER = re.compile(r"(\d{1,10}):(\d{1,10})")
 # A device name from a uevent: hidg0, or a path below /dev without "..".
@@ -83,3 +83,8 @@ def port_nodes(roots: GadgetConfig, unit: int, files: Files | None = None) -> tu
     keyboard = hidg_node(roots, gadget / "functions" / KEYBOARD, files)
     mouse = hidg_node(roots, gadget / "functions" / MOUSE, files)
     return str(keyboard), str(mouse)
+
+
+def lun_dir(roots: GadgetConfig, unit: int) -> Path:
+    """The mass-storage LUN directory of port ``unit``'s gadget (built by setup)."""
+    return roots.configfs / GADGETS / gadget_name(unit) / "functions" / STORAGE / LUN
