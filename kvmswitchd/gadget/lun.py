@@ -84,9 +84,15 @@ class ConfigfsLun:
     # -- what the storage wiring calls ----------------------------------------------------
 
     def load(self, medium: Medium) -> None:
-        """Present ``medium`` to the host (whatever was loaded is ejected first: ``ro``
-        can only change with no medium)."""
-        if self.file():
+        """Present ``medium`` to the host. A LUN that holds it already (the daemon
+        restarted; the kernel kept serving it) is left alone: its host may have it
+        mounted. Anything else loaded is ejected first (``ro`` changes only with no
+        medium)."""
+        current = self.file()
+        if current == medium.path and self.ro() == medium.read_only:
+            self.loaded = medium
+            return
+        if current:
             self.forced_eject()
         self.loaded = None
         self.set_ro(medium.read_only)
