@@ -52,6 +52,8 @@ ModuleLoader = Callable[[str], bool]
 Ids = Callable[[str, str], int]  # ("user" or "group", name) -> id
 
 MODPROBE_TIMEOUT = 30.0  # seconds; a module load that hangs longer is reported, not waited on
+# The LUN attributes the daemon writes (storage.lun.StorageBus); setup gives them to its user.
+LUN_ATTRIBUTES = ("file", "ro", "forced_eject")
 FUNCTION_MODULES = {"hid": "usb_f_hid", "mass_storage": "usb_f_mass_storage"}
 
 
@@ -143,6 +145,7 @@ class Configfs:
             action = Action.CREATED
             if self.files.exists(self._abs(plan.name)):
                 if self._matches(plan):
+                    self._own(plan)
                     built.append(self._built(plan, Action.UNCHANGED))
                     continue
                 self._remove(Path(plan.name).name)
@@ -207,14 +210,23 @@ class Configfs:
     def _build(self, plan: GadgetPlan, udcs: list[str], plans: list[GadgetPlan]) -> None:
         for step in plan.steps:
             self._step(plan, step, udcs, plans)
+        self._own(plan)
+
+    def _own(self, plan: GadgetPlan) -> None:
+        """Owner and mode of the nodes and LUN attributes, set on every setup (cheap, and
+        the config's owner may have changed while the gadget stayed as it was)."""
         uid, gid = self._owner(plan)
-        for function in (plan.keyboard, plan.mouse):
-            node = hidg_node(self.roots, self._abs(function), self.files)
+        # The daemon's user opens the hidg nodes and loads images into the LUN.
+        owned = [
+            hidg_node(self.roots, self._abs(f), self.files) for f in (plan.keyboard, plan.mouse)
+        ]
+        owned += [self._abs(plan.lun) / name for name in LUN_ATTRIBUTES]
+        for path in owned:
             try:
-                self.files.chown(node, uid, gid)
-                self.files.chmod(node, plan.ownership.mode)
+                self.files.chown(path, uid, gid)
+                self.files.chmod(path, plan.ownership.mode)
             except OSError as exc:
-                raise DeviceError(f"{node}: cannot set owner/mode: {exc.strerror or exc}") from None
+                raise DeviceError(f"{path}: cannot set owner/mode: {exc.strerror or exc}") from None
 
     def _owner(self, plan: GadgetPlan) -> tuple[int, int]:
         own = plan.ownership

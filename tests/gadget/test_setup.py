@@ -90,6 +90,9 @@ def test_setup_builds_one_composite_gadget_per_gadget_port_from_the_encoders_des
     assert Path(one.keyboard).exists() and Path(one.mouse).exists()
     assert kernel.owners[Path(one.keyboard)] == (990, 0)
     assert Path(one.mouse).stat().st_mode & 0o777 == 0o660
+    for name in ("file", "ro", "forced_eject"):  # the daemon's user loads images
+        assert kernel.owners[lun / name] == (990, 0)
+        assert (lun / name).stat().st_mode & 0o777 == 0o660
     three = result.built[1]
     assert kernel.owners[Path(three.keyboard)] == (0, 0)  # the default: root only
     assert Path(three.keyboard).stat().st_mode & 0o777 == 0o600
@@ -119,7 +122,8 @@ def test_a_second_setup_changes_nothing(tmp_path: Path) -> None:
     first = applier(kernel).setup(ports(TWO))
     kernel.mutations.clear()
     again = applier(kernel).setup(ports(TWO))
-    assert kernel.mutations == []
+    # nothing but the owner and mode of the nodes, which are set again every time
+    assert [m for m in kernel.mutations if not m.startswith(("chown ", "chmod "))] == []
     assert [b.action for b in again.built] == [Action.UNCHANGED, Action.UNCHANGED]
     assert [(b.keyboard, b.mouse, b.udc) for b in again.built] == [
         (b.keyboard, b.mouse, b.udc) for b in first.built
@@ -134,6 +138,15 @@ def test_a_changed_port_is_rebuilt_with_its_new_descriptor(tmp_path: Path) -> No
     assert [b.action for b in result.built] == [Action.REBUILT, Action.UNCHANGED]
     function = kernel.gadgets / "kvmswitchd-port1/functions/hid.keyboard"
     assert_function(function, NKRO_KEYBOARD_FUNCTION)
+
+
+def test_a_changed_owner_is_applied_without_rebuilding(tmp_path: Path) -> None:
+    kernel = FakeKernel(tmp_path)
+    applier(kernel).setup(ports(TWO))
+    changed = dict(TWO, **{"3": dict(TWO["3"], hidg_group="kvmswitchd")})
+    result = applier(kernel).setup(ports(changed))
+    assert result.built[1].action is Action.UNCHANGED
+    assert kernel.owners[Path(result.built[1].keyboard)] == (0, 991)
 
 
 def test_setup_removes_our_gadget_of_a_port_that_is_no_longer_a_gadget(tmp_path: Path) -> None:
