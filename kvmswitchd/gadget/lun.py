@@ -166,6 +166,9 @@ class GadgetLuns:
         lun = self.luns.get(unit)
         return lun.report(probe_lock=True) if lun is not None else None
 
+    def serves(self, unit: int) -> bool:
+        return self.luns.get(unit) is not None
+
     def plug(self, unit: int, medium: tuple[str, bool] | None) -> None:
         """The storage moved onto gadget port ``unit`` (``medium``: the image file and
         read-only flag, ``StorageService.medium()``) or off it (None). A failed load

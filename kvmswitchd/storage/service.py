@@ -91,8 +91,16 @@ class PortMedia(Protocol):
         service's own device model sees that host (emulated, USB/IP)."""
         ...
 
+    def serves(self, unit: int) -> bool:
+        """Port ``unit`` serves the medium itself (its host is seen only by ``report``)."""
+        ...
+
 
 DEFAULT_QUIET_PERIOD = 5.0
+# Seconds between looks at a port serving the medium itself while a move waits for its
+# host's lock (nothing else would notice the unlock or the host's eject). Each look is an
+# EBUSY write that changes nothing while the lock is on.
+MEDIA_POLL_INTERVAL = 1.0
 # The default cap on one image (config ``[storage] max_image_size``): a big USB stick.
 DEFAULT_MAX_IMAGE_SIZE = 16 << 30
 SYSTEM = Origin(Source.SYSTEM)
@@ -360,7 +368,17 @@ class StorageService:
         return moved
 
     def _rearm(self) -> None:
-        self._timer.arm(self.core.next_deadline())
+        deadline = self.core.next_deadline()
+        port = self._plugged
+        if (
+            deadline is None
+            and self._media is not None
+            and port is not None
+            and self.core.state().held
+            and self._media.serves(port.unit)
+        ):
+            deadline = self._clock() + MEDIA_POLL_INTERVAL
+        self._timer.arm(deadline)
 
     def _observe(self) -> None:
         """Before a decision: what a port's own medium shows (a gadget LUN's lock and the

@@ -35,6 +35,7 @@ class Rig:
     service: StorageService
     clock: Clock
     journal: FakeJournal
+    timer: Timer
     image: Path
 
     def lun(self, unit: int) -> Path:
@@ -57,7 +58,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     }
     luns[3] = None
     media = GadgetLuns({1: "gadget", 2: "gadget", 3: "gadget", 4: "emulated"}, luns)
-    clock, journal = Clock(), FakeJournal()
+    clock, journal, timer = Clock(), FakeJournal(), Timer()
 
     def on_plug(old: PortId | None, new: PortId | None) -> None:  # as the daemon's
         if old is not None:
@@ -72,12 +73,12 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         quiet_period=QUIET,
         record=journal.record,
         clock=clock,
-        rearm=Timer(),
+        rearm=timer,
         on_plug=on_plug,
         media=media,
     )
     service.store.create_blank("disk.img", SIZE)
-    yield Rig(kernel, service, clock, journal, tmp_path / "images" / "disk.img")
+    yield Rig(kernel, service, clock, journal, timer, tmp_path / "images" / "disk.img")
     service.close()
 
 
@@ -127,14 +128,21 @@ def test_a_forced_move_ejects_through_the_lock(rig: Rig) -> None:
     assert rig.lun(1) not in rig.kernel.locked
 
 
-def test_the_host_unmounting_lets_the_held_move_go_after_the_quiet_period(rig: Rig) -> None:
+def test_a_move_held_by_the_lock_looks_again_every_second_and_goes_after_the_unmount(
+    rig: Rig,
+) -> None:
     rig.service.attach("disk.img", "rw", None, ORIGIN)
     rig.kernel.locked.add(rig.lun(1))
     rig.service.focus_moved(PortId(2), rig.clock.now)
+    assert rig.timer.armed == rig.clock.now + 1.0  # nothing else would see the unlock
+    rig.clock.now += 1
+    assert rig.service.handle_timer() is None  # still locked: look again in a second
+    assert rig.timer.armed == rig.clock.now + 1.0
     rig.kernel.locked.discard(rig.lun(1))  # umount
     rig.clock.now += 1
     assert rig.service.handle_timer() is None  # the unlock is activity: quiet period first
-    rig.clock.now += QUIET + 1
+    assert rig.timer.armed == rig.clock.now + QUIET
+    rig.clock.now += QUIET
     assert rig.service.handle_timer() is not None
     assert rig.file(2) == str(rig.image)
 
@@ -144,7 +152,8 @@ def test_the_host_ejecting_lets_a_held_move_go_at_once(rig: Rig) -> None:
     rig.kernel.locked.add(rig.lun(1))
     rig.service.focus_moved(PortId(2), rig.clock.now)
     rig.kernel.host_ejects(rig.lun(1))  # "Safely remove" on the host
-    rig.service.handle_timer()
+    rig.clock.now += 1
+    rig.service.handle_timer()  # the next look
     assert rig.service.view()["port"] == "2"
     assert rig.file(2) == str(rig.image)
     assert "host_eject" in rig.journal.actions()
