@@ -18,8 +18,6 @@ import enum
 import errno
 import grp
 import pwd
-import shutil
-import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from kvmswitchd.config import GadgetConfig
 from kvmswitchd.errors import ConfigError, DeviceError
 from kvmswitchd.gadget.discovery import hidg_node
 from kvmswitchd.gadget.files import Files, OsFiles
+from kvmswitchd.gadget.modules import modprobe
 from kvmswitchd.gadget.plan import (
     GADGETS,
     Bind,
@@ -51,26 +50,9 @@ from kvmswitchd.port_config import PortConfig
 ModuleLoader = Callable[[str], bool]
 Ids = Callable[[str, str], int]  # ("user" or "group", name) -> id
 
-MODPROBE_TIMEOUT = 30.0  # seconds; a module load that hangs longer is reported, not waited on
 # The LUN attributes the daemon writes (storage.lun.StorageBus); setup gives them to its user.
 LUN_ATTRIBUTES = ("file", "ro", "forced_eject")
 FUNCTION_MODULES = {"hid": "usb_f_hid", "mass_storage": "usb_f_mass_storage"}
-
-
-def modprobe(name: str) -> bool:
-    """Load kernel module ``name`` if ``modprobe`` exists; True if it loaded (or was)."""
-    tool = shutil.which("modprobe") or next(
-        (p for p in ("/sbin/modprobe", "/usr/sbin/modprobe") if Path(p).exists()), None
-    )
-    if tool is None:
-        return False
-    try:
-        done = subprocess.run(  # noqa: S603  # a fixed tool and a module name of ours
-            [tool, "-q", name], capture_output=True, timeout=MODPROBE_TIMEOUT, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
 
 
 def system_id(kind: str, name: str) -> int:

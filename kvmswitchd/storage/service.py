@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from kvmswitchd.core.commands import Origin, Source
 from kvmswitchd.core.ports import PortId, parse_port_id
@@ -50,6 +50,7 @@ from kvmswitchd.storage.host import StorageHost
 from kvmswitchd.storage.images import ImageStore
 from kvmswitchd.storage.library import DEFAULT_IDLE_TIMEOUT, ImageLibrary
 from kvmswitchd.storage.lun import EmulatedLun, Opener
+from kvmswitchd.storage.media import MEDIA_POLL_INTERVAL, PortMedia
 from kvmswitchd.storage.scsi import LogicalUnit
 from kvmswitchd.storage.timer import Deadline, Rearm
 from kvmswitchd.storage.views import (
@@ -63,10 +64,7 @@ from kvmswitchd.storage.views import (
     target_view,
 )
 
-if TYPE_CHECKING:
-    from kvmswitchd.gadget.lun import LunReport
-
-__all__ = ["SYSTEM", "PortMedia", "StorageService", "parse_mode", "switch_detail"]
+__all__ = ["SYSTEM", "StorageService", "parse_mode", "switch_detail"]
 
 log = logging.getLogger(__name__)
 
@@ -78,29 +76,7 @@ Record = Callable[[str, str, tuple[str, ...], str | None, Mapping[str, Any]], ob
 Plug = Callable[[PortId | None, PortId | None], None]
 
 
-class PortMedia(Protocol):
-    """Ports whose target serves the medium itself (a gadget's LUN: the kernel reads the
-    image), and ports that cannot carry the storage at all (``kvmswitchd.gadget.lun``)."""
-
-    def refusal(self, unit: int) -> str | None:
-        """Why port ``unit`` cannot carry the storage; None: it can."""
-        ...
-
-    def report(self, unit: int) -> LunReport | None:
-        """The host's lock and eject as that port's medium shows them; None: the
-        service's own device model sees that host (emulated, USB/IP)."""
-        ...
-
-    def serves(self, unit: int) -> bool:
-        """Port ``unit`` serves the medium itself (its host is seen only by ``report``)."""
-        ...
-
-
 DEFAULT_QUIET_PERIOD = 5.0
-# Seconds between looks at a port serving the medium itself while a move waits for its
-# host's lock (nothing else would notice the unlock or the host's eject). Each look is an
-# EBUSY write that changes nothing while the lock is on.
-MEDIA_POLL_INTERVAL = 1.0
 # The default cap on one image (config ``[storage] max_image_size``): a big USB stick.
 DEFAULT_MAX_IMAGE_SIZE = 16 << 30
 SYSTEM = Origin(Source.SYSTEM)
