@@ -122,22 +122,30 @@ class Configfs:
         )
         udcs = self._udcs() if plans else []
         self._check_udcs(plans, udcs)
+        # First take down every gadget of ours that differs from its plan, so that a
+        # UDC one port asks for is free before any port binds (an earlier setup may have
+        # given it to a port that takes the first free one).
+        reserved = {p.udc for p in plans if p.udc is not None}
+        actions: dict[int, Action] = {}
+        for plan in plans:
+            if not self.files.exists(self._abs(plan.name)):
+                actions[plan.unit] = Action.CREATED
+            elif self._matches(plan, reserved):
+                actions[plan.unit] = Action.UNCHANGED
+            else:
+                self._remove(Path(plan.name).name)
+                actions[plan.unit] = Action.REBUILT
         built = []
         for plan in plans:
-            action = Action.CREATED
-            if self.files.exists(self._abs(plan.name)):
-                if self._matches(plan):
-                    self._own(plan)
-                    built.append(self._built(plan, Action.UNCHANGED))
-                    continue
-                self._remove(Path(plan.name).name)
-                action = Action.REBUILT
-            try:
-                self._build(plan, udcs, plans)
-            except BaseException:
-                self._remove(Path(plan.name).name)  # a retry starts from nothing
-                raise
-            built.append(self._built(plan, action))
+            if actions[plan.unit] is Action.UNCHANGED:
+                self._own(plan)
+            else:
+                try:
+                    self._build(plan, udcs, plans)
+                except BaseException:
+                    self._remove(Path(plan.name).name)  # a retry starts from nothing
+                    raise
+            built.append(self._built(plan, actions[plan.unit]))
         return SetupResult(tuple(built), removed)
 
     def _require_gadget_tree(self) -> None:
@@ -286,8 +294,9 @@ class Configfs:
             return DeviceError(f"{self._abs(step.path)}: {why}: gadget setup must run as root")
         return DeviceError(f"port {plan.unit}: {self._abs(step.path)}: {why}")
 
-    def _matches(self, plan: GadgetPlan) -> bool:
-        """The gadget is as ``plan`` builds it: every directory, value, link, the binding."""
+    def _matches(self, plan: GadgetPlan, reserved: set[str]) -> bool:
+        """The gadget is as ``plan`` builds it: every directory, value, link, the binding
+        (a port taking the first free UDC must not sit on one another port asks for)."""
         for step in plan.steps:
             path = self._abs(step.path)
             match step:
@@ -299,7 +308,7 @@ class Configfs:
                     ok = self.files.is_link(path)
                 case Bind(udc=udc):
                     now = self._text(path)
-                    ok = bool(now) and (udc is None or now == udc)
+                    ok = bool(now) and (now == udc if udc is not None else now not in reserved)
             if not ok:
                 return False
         return True

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hid.descriptors import (
     ABSOLUTE_POINTER_FUNCTION,
@@ -149,6 +151,19 @@ def test_a_changed_owner_is_applied_without_rebuilding(tmp_path: Path) -> None:
     assert kernel.owners[Path(result.built[1].keyboard)] == (0, 991)
 
 
+def test_a_udc_a_port_asks_for_is_taken_back_from_a_port_that_took_the_first_free_one(
+    tmp_path: Path,
+) -> None:
+    kernel = FakeKernel(tmp_path)
+    applier(kernel).setup(ports({"3": {"target": "gadget"}}))  # gets dummy_udc.0
+    doc = {"2": {"target": "gadget", "udc": "dummy_udc.0"}, "3": {"target": "gadget"}}
+    result = applier(kernel).setup(ports(doc))
+    assert [(b.unit, b.udc, b.action) for b in result.built] == [
+        (2, "dummy_udc.0", Action.CREATED),
+        (3, "dummy_udc.1", Action.REBUILT),
+    ]
+
+
 def test_setup_removes_our_gadget_of_a_port_that_is_no_longer_a_gadget(tmp_path: Path) -> None:
     kernel = FakeKernel(tmp_path)
     applier(kernel).setup(ports(TWO))
@@ -289,3 +304,44 @@ def test_an_unknown_node_owner_is_a_config_error(tmp_path: Path) -> None:
 def test_setup_with_no_gadget_port_builds_nothing_and_needs_no_udc(tmp_path: Path) -> None:
     kernel = FakeKernel(tmp_path, udcs=())
     assert applier(kernel).setup(ports({})).built == ()
+
+
+PORT_CONFIGS = st.fixed_dictionaries(
+    {},
+    optional={
+        "nkro": st.booleans(),
+        "mouse": st.sampled_from(["relative", "absolute"]),
+        "udc": st.sampled_from(["dummy_udc.0", "dummy_udc.1", "dummy_udc.2"]),
+    },
+)
+
+
+@settings(max_examples=25)
+@given(
+    first=st.dictionaries(st.sampled_from("123"), PORT_CONFIGS, max_size=3),
+    second=st.dictionaries(st.sampled_from("123"), PORT_CONFIGS, max_size=3),
+)
+def test_any_two_setups_then_teardown_leave_configfs_as_it_was(
+    tmp_path_factory: pytest.TempPathFactory,
+    first: dict[str, dict[str, Any]],
+    second: dict[str, dict[str, Any]],
+) -> None:
+    kernel = FakeKernel(
+        tmp_path_factory.mktemp("k"), udcs=("dummy_udc.0", "dummy_udc.1", "dummy_udc.2")
+    )
+    for doc in (first, second):
+        wanted = {k: dict(v, target="gadget") for k, v in doc.items()}
+        udcs = [v["udc"] for v in wanted.values() if "udc" in v]
+        try:
+            result = applier(kernel).setup(ports(wanted))
+        except ConfigError:
+            assert len(udcs) != len(set(udcs))  # only two ports on one UDC is refused
+            continue
+        assert sorted(b.unit for b in result.built) == sorted(int(k) for k in wanted)
+        bound = [b.udc for b in result.built]
+        assert len(bound) == len(set(bound))  # each port on a UDC of its own
+        again = applier(kernel).setup(ports(wanted))
+        assert {b.action for b in again.built} <= {Action.UNCHANGED}
+    applier(kernel).teardown()
+    assert list(kernel.gadgets.iterdir()) == []
+    assert list(kernel.roots.dev.iterdir()) == []
