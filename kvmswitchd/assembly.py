@@ -62,15 +62,21 @@ def make_target(config: PortConfig, backends: Backends) -> TargetBackend:
 
             return EmulatedTarget(keyboard=keyboard, mouse=config.mouse)
         case "gadget":
+            from kvmswitchd.gadget.discovery import lun_dir, port_nodes
+            from kvmswitchd.gadget.lun import ConfigfsLun
             from kvmswitchd.targets.hidg import GadgetTarget
 
-            if config.hidg_keyboard is None or config.hidg_mouse is None:
-                raise ConfigError(f"ports.{config.unit}.hidg_keyboard", "a gadget port needs both")
+            roots = backends.config.gadget
+            keyboard_node, mouse_node = config.hidg_keyboard, config.hidg_mouse
+            if keyboard_node is None or mouse_node is None:  # the nodes gadget setup built
+                keyboard_node, mouse_node = port_nodes(roots, config.unit)
+            lun = lun_dir(roots, config.unit)
             return GadgetTarget(
-                config.hidg_keyboard,
-                config.hidg_mouse,
+                keyboard_node,
+                mouse_node,
                 mouse=config.mouse,
                 name=f"port {config.unit}",
+                lun=ConfigfsLun(lun) if lun.is_dir() else None,
             )
         case "usbip":
             target: TargetBackend = backends.usbip_server().add_port(

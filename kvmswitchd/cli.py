@@ -5,21 +5,47 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kvmswitchd import __version__, systemd
-from kvmswitchd.config import Config, load_config, with_overrides
+from kvmswitchd.config import Config, GadgetConfig, load_config, with_overrides
 from kvmswitchd.errors import ConfigError, KvmError, StateDirError
 from kvmswitchd.preflight import preflight
+
+if TYPE_CHECKING:
+    from kvmswitchd.gadget.apply import Configfs, SetupResult
 
 EXIT_CONFIG = 2  # also: the state directory is in use by another daemon, or unsafe
 # Files the daemon creates are private unless it says otherwise (images, the pty link,
 # anything a library writes into the state dir): group and others get nothing.
 UMASK = 0o077
+Kernel = Callable[[GadgetConfig], "Configfs"]
+
+
+def setup_json(result: SetupResult) -> dict[str, Any]:
+    """What ``gadget setup --json`` prints: per port, its gadget, UDC and nodes."""
+    return {
+        "ports": [
+            {
+                "port": b.unit,
+                "gadget": str(b.gadget),
+                "udc": b.udc,
+                "action": b.action.value,
+                "hidg_keyboard": b.keyboard,
+                "hidg_mouse": b.mouse,
+                "lun": str(b.lun),
+            }
+            for b in result.built
+        ],
+        "removed": list(result.removed),
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--listen", help="HTTP address HOST:PORT (default 127.0.0.1:8080)")
     parser.add_argument("--state-dir", type=Path, help="state directory")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    gadget = commands.add_parser(
+        "gadget",
+        help="build or remove the USB gadgets of the gadget ports (configfs; run as root)",
+        description="Build (setup) or remove (teardown) one USB gadget per "
+        'target = "gadget" port in configfs. Both are idempotent.',
+    )
+    gadget.add_argument("action", choices=("setup", "teardown"))
+    # SUPPRESS: given before the subcommand, `--config` is not overwritten with None
+    gadget.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML file")
+    gadget.add_argument("--json", action="store_true", help="print what was built as JSON")
     return parser
 
 
@@ -92,7 +129,52 @@ async def serve(config: Config) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def gadget_command(args: argparse.Namespace, kernel: Kernel | None) -> int:
+    """``kvmswitchd gadget setup|teardown``: prints what it built (the hidg nodes) or
+    removed. Exit 0 on success, 1 if the kernel lacks something, 2 on a config error."""
+    config = load_config(args.config)
+    if kernel is None:
+        from kvmswitchd.gadget.apply import Configfs  # only this command needs it
+
+        kernel = Configfs
+    try:
+        return _gadget(args, config, kernel(config.gadget))
+    except ConfigError:
+        raise  # main() reports it, exit 2
+    except (OSError, KvmError) as exc:
+        print(f"kvmswitchd gadget {args.action}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _gadget(args: argparse.Namespace, config: Config, configfs: Configfs) -> int:
+    if args.action == "teardown":
+        removed = configfs.teardown()
+        if args.json:
+            print(json.dumps({"removed": list(removed)}))
+        for name in removed:
+            print(f"kvmswitchd: removed gadget {name}")
+        if not removed and not args.json:
+            print("kvmswitchd: no gadget of ours to remove")
+        return 0
+    result = configfs.setup(config.port(u) for u in range(1, config.ports + 1))
+    if args.json:
+        print(json.dumps(setup_json(result)))
+        return 0
+    for name in result.removed:
+        print(f"kvmswitchd: removed gadget {name} (its port is no longer a gadget port)")
+    for built in result.built:
+        print(
+            f"kvmswitchd: port {built.unit}: {built.gadget.name} on {built.udc} "
+            f"({built.action}): keyboard {built.keyboard}, mouse {built.mouse}, "
+            f"storage {built.lun}"
+        )
+    if not result.built:
+        print("kvmswitchd: no gadget ports in the configuration; nothing to build")
+    return 0
+
+
+def main(argv: list[str] | None = None, *, kernel: Kernel | None = None) -> int:
+    """The command line. ``kernel`` builds the gadget applier (tests: a stand-in)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
@@ -100,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        if args.command == "gadget":
+            return gadget_command(args, kernel)
         if args.check_config is not None:
             return check_config(args)
         config = configure(args)

@@ -42,6 +42,7 @@ __all__ = [
     "MAX_CONFIG_BYTES",
     "Config",
     "ConsoleConfig",
+    "GadgetConfig",
     "HttpConfig",
     "LogConfig",
     "PortConfig",  # re-exported: the [ports.N] tables are parsed in port_config
@@ -102,6 +103,29 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class GadgetConfig:
+    """Where ``kvmswitchd gadget`` and gadget ports find the kernel's trees (``[gadget]``;
+    other roots serve tests and chroots)."""
+
+    configfs: Path = Path("/sys/kernel/config")
+    sysfs: Path = Path("/sys")  # class/udc, dev/char
+    dev: Path = Path("/dev")
+
+
+def _gadget(raw: object) -> GadgetConfig:
+    section = _table(raw, "gadget")
+    _check_keys(section, "gadget", {"configfs", "sysfs", "dev"})
+    roots: dict[str, Path] = {}
+    defaults = GadgetConfig()
+    for key in ("configfs", "sysfs", "dev"):
+        value = section.get(key, str(getattr(defaults, key)))
+        if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
+            raise ConfigError(f"gadget.{key}", "expected an absolute directory path")
+        roots[key] = Path(value)
+    return GadgetConfig(**roots)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     ports: int = 4
     state_dir: Path | None = None
@@ -120,6 +144,7 @@ class Config:
     storage_quota: int = 0  # bytes of images per user; 0 = unlimited
     storage_reserve: int = 64 << 20  # bytes kept free on the state disk for state saves
     upload_idle_timeout: float = 30.0  # seconds without a byte before an upload is dropped
+    gadget: GadgetConfig = field(default_factory=GadgetConfig)
 
     def port(self, unit: int) -> PortConfig:
         return self.port_configs.get(unit) or PortConfig(unit)
@@ -183,6 +208,7 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
             "usbip",
             "storage",
             "buttons",
+            "gadget",
         },
     )
     buttons = doc.get("buttons")
@@ -200,6 +226,7 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
     drm_root = video.get("drm_root", "/sys/class/drm")
     if not isinstance(drm_root, str):
         raise ConfigError("video.drm_root", 'expected a directory path string ("" to not learn)')
+    gadget = _gadget(doc.get("gadget", {}))
     switch = _table(doc.get("switch", {}), "switch")
     _check_keys(switch, "switch", {"ports"})
     ports = _int(switch, "ports", "switch", 4, MIN_PORTS, MAX_PORTS)
@@ -281,6 +308,7 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
         serial=serial,
         port_configs=parse_ports(doc.get("ports", {}), ports),
         drm_root=Path(drm_root) if drm_root else None,
+        gadget=gadget,
         usbip_host=usbip_host,
         usbip_port=usbip_port,
         storage_quiet_period=_float(storage, "quiet_period", "storage", 5.0, 0.0),

@@ -145,22 +145,34 @@ class Daemon:
         return board
 
     def _start_storage(self, board: Switchboard) -> None:
+        from kvmswitchd.gadget.lun import GadgetLuns
         from kvmswitchd.storage.images import ImageStore
         from kvmswitchd.storage.service import StorageService
         from kvmswitchd.storage.space import SpacePolicy
 
         loop = asyncio.get_running_loop()
         links = board.links
+        media = GadgetLuns(
+            {unit: link.target.kind for unit, link in links.items()},
+            {
+                unit: getattr(link.target, "lun", None)
+                for unit, link in links.items()
+                if link.target.kind == "gadget"
+            },
+        )
 
         def on_plug(old: PortId | None, new: PortId | None) -> None:
-            # USB/IP exports carry the storage device to their remote host; emulated
-            # computers reach it through the service's own host side.
+            # USB/IP exports carry the storage device to their remote host; a gadget's LUN
+            # gets the image file (the kernel serves it); emulated computers reach it
+            # through the service's own host side.
             for port, transport in ((old, None), (new, storage.transport)):
                 if port is None:
                     continue
                 target = links[port.unit].target
                 if target.kind == "usbip":
                     target.set_storage(transport)  # type: ignore[attr-defined]  # UsbipTarget
+                elif target.kind == "gadget":
+                    media.plug(port.unit, None if transport is None else storage.medium())
 
         config = self.config
         store = ImageStore.open(
@@ -178,6 +190,7 @@ class Daemon:
             on_change=board.push_state,
             on_plug=on_plug,
             upload_idle_timeout=config.upload_idle_timeout,
+            media=media,
         )
         storage.restore()
         board.storage = storage

@@ -7,6 +7,7 @@ every error names its key (``ports.2.keyboard``). An EDID value is checked with
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,11 @@ KEYBOARDS = ("usb", "ps2")
 MICE = ("relative", "absolute")
 VIDEO = ("hdmi", "dvi", "vga", "dp")
 AUDIO = ("none", "stereo", "multichannel")
+GADGET_KEYS = ("udc", "hidg_user", "hidg_group", "hidg_mode")
+# A UDC, user or group name. The cap is past any UDC name (dummy_udc.63, fe980000.usb) and
+# useradd's 32; a longer value is garbage, and it ends up in a sysfs write and a log line.
+MAX_NAME_LEN = 64
+NAME = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9._-]{{0,{MAX_NAME_LEN - 1}}}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +42,14 @@ class PortConfig:
     audio: str = "stereo"
     edid: str | None = None  # a preset name, or a hex/base64 blob (validated at load)
     idle_monitor: bool = True
-    hidg_keyboard: str | None = None  # gadget ports: the keyboard's /dev/hidgN
-    hidg_mouse: str | None = None  # gadget ports: the mouse's /dev/hidgN
+    # gadget ports: the keyboard's and mouse's /dev/hidgN; both None: the nodes of the
+    # gadget ``kvmswitchd gadget setup`` built (kvmswitchd.gadget.discovery)
+    hidg_keyboard: str | None = None
+    hidg_mouse: str | None = None
+    udc: str | None = None  # gadget ports: the UDC to bind (None: the first free one)
+    hidg_user: str | None = None  # gadget setup: owner of the hidg nodes (None: root)
+    hidg_group: str | None = None  # gadget setup: their group (None: root)
+    hidg_mode: int = 0o600  # gadget setup: their mode
 
 
 def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
@@ -64,6 +76,7 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
                 "idle_monitor",
                 "hidg_keyboard",
                 "hidg_mouse",
+                *GADGET_KEYS,
             },
         )
         edid = entry.get("edid")
@@ -87,6 +100,7 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
                 + ", ".join(IMPLEMENTED_TARGETS),
             )
         unit = int(key)
+        hidg_keyboard, hidg_mouse = _hidg_paths(entry, path, target)
         if target in ("usbip", "gadget") and entry.get("keyboard") == "ps2":
             raise ConfigError(
                 f"{path}.keyboard", f"expected usb: a {target} port has a USB keyboard"
@@ -102,9 +116,51 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
             audio=choice(entry, "audio", path, "stereo", AUDIO),
             edid=edid,
             idle_monitor=boolean(entry, "idle_monitor", path, True),
-            hidg_keyboard=_hidg_path(entry, "hidg_keyboard", path, target),
-            hidg_mouse=_hidg_path(entry, "hidg_mouse", path, target),
+            hidg_keyboard=hidg_keyboard,
+            hidg_mouse=hidg_mouse,
+            **_gadget_keys(entry, path, target),
         )
+    return out
+
+
+def _hidg_paths(entry: Mapping[str, Any], path: str, target: str) -> tuple[str | None, str | None]:
+    """Both node paths, or neither (the daemon then finds the nodes setup built)."""
+    given = [key for key in ("hidg_keyboard", "hidg_mouse") if entry.get(key) is not None]
+    if target == "gadget" and len(given) == 1:
+        missing = "hidg_mouse" if given == ["hidg_keyboard"] else "hidg_keyboard"
+        raise ConfigError(
+            f"{path}.{missing}",
+            "expected both hidg_keyboard and hidg_mouse, or neither (the nodes that "
+            "`kvmswitchd gadget setup` built are then found by themselves)",
+        )
+    if not given:
+        return None, None
+    return (
+        _hidg_path(entry, "hidg_keyboard", path, target),
+        _hidg_path(entry, "hidg_mouse", path, target),
+    )
+
+
+def _gadget_keys(entry: Mapping[str, Any], path: str, target: str) -> dict[str, Any]:
+    """``udc``, ``hidg_user``, ``hidg_group``, ``hidg_mode``: gadget ports only."""
+    if target != "gadget":
+        for key in GADGET_KEYS:
+            if key in entry:
+                raise ConfigError(f"{path}.{key}", 'expected only on a target = "gadget" port')
+        return {}
+    out: dict[str, Any] = {}
+    for key in ("udc", "hidg_user", "hidg_group"):
+        value = entry.get(key)
+        if value is not None and (not isinstance(value, str) or not NAME.fullmatch(value)):
+            raise ConfigError(
+                f"{path}.{key}",
+                f"expected a name of 1..{MAX_NAME_LEN} letters, digits, '.', '_' or '-'",
+            )
+        out[key] = value
+    mode = entry.get("hidg_mode", 0o600)
+    if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o777:
+        raise ConfigError(f"{path}.hidg_mode", "expected a file mode 0o000..0o777, like 0o660")
+    out["hidg_mode"] = mode
     return out
 
 

@@ -44,12 +44,13 @@ from kvmswitchd.core.storage import (
     StorageMoved,
     StorageState,
 )
-from kvmswitchd.errors import DeviceError, InputError, KvmError
+from kvmswitchd.errors import BusyError, DeviceError, InputError, KvmError
 from kvmswitchd.storage.bot import BulkOnlyTransport
 from kvmswitchd.storage.host import StorageHost
 from kvmswitchd.storage.images import ImageStore
 from kvmswitchd.storage.library import DEFAULT_IDLE_TIMEOUT, ImageLibrary
 from kvmswitchd.storage.lun import EmulatedLun, Opener
+from kvmswitchd.storage.media import MEDIA_POLL_INTERVAL, PortMedia
 from kvmswitchd.storage.scsi import LogicalUnit
 from kvmswitchd.storage.timer import Deadline, Rearm
 from kvmswitchd.storage.views import (
@@ -74,6 +75,7 @@ Record = Callable[[str, str, tuple[str, ...], str | None, Mapping[str, Any]], ob
 # takes ``service.transport`` away from the old port's target and gives it to the new one.
 Plug = Callable[[PortId | None, PortId | None], None]
 
+
 DEFAULT_QUIET_PERIOD = 5.0
 # The default cap on one image (config ``[storage] max_image_size``): a big USB stick.
 DEFAULT_MAX_IMAGE_SIZE = 16 << 30
@@ -97,6 +99,7 @@ class StorageService:
         on_plug: Plug | None = None,
         opener: Opener | None = None,
         upload_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        media: PortMedia | None = None,
     ) -> None:
         self.store = store
         self.ports = ports
@@ -107,6 +110,7 @@ class StorageService:
         self.transport = BulkOnlyTransport(self.unit)
         self._record, self._clock = record, clock
         self._on_change, self._on_plug = on_change, on_plug
+        self._media = media
         self._timer = Deadline(self.handle_timer, rearm)
         self._queued: list[StorageEvent] = []
         self._hosts: dict[int, StorageHost] = {}
@@ -159,6 +163,7 @@ class StorageService:
         self, port: PortId, now: float, force: bool = False, *, origin: Origin = SYSTEM
     ) -> HandoverResult:
         """Usb focus moved: move, hold or leave the storage. The caller pushes state."""
+        self._observe()
         result = self.core.focus_moved(port.local, now, force=force)
         self._apply(result, origin)
         self._shown = self._summary(self.core.state())
@@ -185,6 +190,7 @@ class StorageService:
 
     def eject(self, force: bool, origin: Origin) -> Json:
         """Detach the image: 409 (BusyError) while the host is busy with it, unless forced."""
+        self._observe()
         event = self.core.detach(force=force)
         problem = ""
         try:
@@ -207,6 +213,7 @@ class StorageService:
     def pin(self, port: str | None, force: bool, origin: Origin) -> Json:
         """Pin to ``port`` (moving there under the hold rules) or unpin (``None``)."""
         target = self.parse_port(port) if port is not None else None
+        self._observe()
         result = self.core.pin(target, self._clock(), force=force)
         self._log(origin, (str(target),) if target else (), action="pin", port=port)
         self._apply(result, origin)
@@ -325,6 +332,7 @@ class StorageService:
 
     def handle_timer(self) -> StorageMoved | None:
         """The quiet period may be over: complete a held move (``loop.call_at`` calls it)."""
+        self._observe()
         moved = self.core.handle_timer(self._clock())
         if moved is not None:
             self._move(moved, SYSTEM)
@@ -336,24 +344,65 @@ class StorageService:
         return moved
 
     def _rearm(self) -> None:
-        self._timer.arm(self.core.next_deadline())
+        deadline = self.core.next_deadline()
+        port = self._plugged
+        if (
+            deadline is None
+            and self._media is not None
+            and port is not None
+            and self.core.state().held
+            and self._media.serves(port.unit)
+        ):
+            deadline = self._clock() + MEDIA_POLL_INTERVAL
+        self._timer.arm(deadline)
+
+    def _observe(self) -> None:
+        """Before a decision: what a port's own medium shows (a gadget LUN's lock and the
+        host's eject) reaches the core, as the device model's reports do for the others."""
+        port = self._plugged
+        if self._media is None or port is None or self.core.state().image is None:
+            return
+        report = self._media.report(port.unit)
+        if report is None:
+            return
+        state = self.core.state()
+        if report.ejected and not state.ejected:
+            self._queued.extend(self.core.host_ejected(port, self._clock()))
+            self.drain()
+        elif report.locked is not None and report.locked != state.locked:
+            self.core.lock_changed(port, report.locked, self._clock())
+
+    def medium(self) -> tuple[str, bool] | None:
+        """The attached image's file and whether the host gets it read-only (for a port
+        that serves it itself); None with no image."""
+        if self.core.state().image is None:
+            return None
+        path = self.bus.file()
+        return (path, self.bus.ro()) if path else None
 
     # -- internals ----------------------------------------------------------------------
 
     def _attach(self, image: str, mode: AccessMode, pin: PortId | None) -> PortId:
         info = self.store.check_attachable(image, mode)
+        where = pin if pin is not None else self.core.state().focus
+        if self._media is not None and where is not None:
+            refusal = self._media.refusal(where.unit)
+            if refusal is not None:
+                raise BusyError(refusal)  # not "attached" to a port whose host gets no disk
         event = self.core.attach(image, mode, pin=pin)
         try:
             self.transport.disconnect()  # the device is plugged afresh into that port
             self.bus.set_ro(mode is AccessMode.READ_ONLY or info.read_only)
             self.bus.set_file(str(self.store.path(image)))
+            self._plug(event.port)  # a port serving the medium itself loads it now
             self.store.set_attachment(Attachment(image, event.port, mode, event.pinned))
         except BaseException:
             self.core.detach(force=True)
             with contextlib.suppress(KvmError):
+                self._plug(None)
+            with contextlib.suppress(KvmError):
                 self.bus.forced_eject()
             raise
-        self._plug(event.port)
         self._rearm()
         return event.port
 
@@ -381,7 +430,11 @@ class StorageService:
                 self.bus.set_file(str(self.store.path(event.image)))
             except KvmError as exc:
                 detail["problem"] = str(exc)
-        self._plug(event.to_port)  # ...and plugged into the new one
+        try:
+            self._plug(event.to_port)  # ...and plugged into the new one
+        except KvmError as exc:  # a gadget LUN refused the image: the host gets no disk
+            log.warning("storage: port %s did not take %s: %s", event.to_port, event.image, exc)
+            detail["problem"] = str(exc)
         self._log(origin, (str(event.to_port), str(event.from_port)), **detail)
 
     def _plug(self, port: PortId | None) -> None:

@@ -26,9 +26,12 @@ import logging
 import os
 import stat
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kvmswitchd.targets.target import OutputListener
+
+if TYPE_CHECKING:
+    from kvmswitchd.gadget.lun import ConfigfsLun
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +249,11 @@ class GadgetTarget:
         mouse: str = "relative",
         name: str = "gadget",
         retry_interval: float = RETRY_INTERVAL,
+        lun: ConfigfsLun | None = None,
     ) -> None:
+        # The gadget's mass-storage LUN (the storage wiring loads images into it); None:
+        # this port's gadget has none, so it cannot carry the storage.
+        self.lun = lun
         self.keyboard = HidgNode(
             keyboard_path, name=f"{name} keyboard", retry_interval=retry_interval
         )
