@@ -92,7 +92,7 @@ class ReportQueue:
     def __init__(
         self,
         kind: ReportKind,
-        length: int,
+        length: int = 8,
         *,
         budget: int = MEMORY_BUDGET,
         stall_after: float = STALL_AFTER,
@@ -114,7 +114,7 @@ class ReportQueue:
 
     def push(self, report: bytes, now: float) -> None:
         """Queue ``report`` (coalescing mouse motion); may stall the queue."""
-        if self.kind is not ReportKind.KEYS:
+        if len(report) != len(self._rest) or self.kind is ReportKind.ABSOLUTE:
             self._rest = rest_report(self.kind, report)
         self._age(now)
         if self.stalled:
