@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kvmswitchd.config_keys import boolean, check_keys, choice, table
+from kvmswitchd.config_keys import boolean, check_keys, choice, number, table
 from kvmswitchd.console.sources import MAX_PATH_LEN
 from kvmswitchd.edids import Override
 from kvmswitchd.errors import ConfigError, InputError
@@ -22,6 +22,9 @@ KEYBOARDS = ("usb", "ps2")
 MICE = ("relative", "absolute")
 VIDEO = ("hdmi", "dvi", "vga", "dp")
 AUDIO = ("none", "stereo", "multichannel")
+# Seconds between the reports an emulated port's virtual host takes. A real USB host polls
+# every 1-10 ms; the cap stops a typo from making a port take minutes per keystroke.
+MAX_POLL_INTERVAL = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,7 @@ class PortConfig:
     idle_monitor: bool = True
     hidg_keyboard: str | None = None  # gadget ports: the keyboard's /dev/hidgN
     hidg_mouse: str | None = None  # gadget ports: the mouse's /dev/hidgN
+    poll_interval: float = 0.0  # emulated ports: seconds per report taken (0: at once)
 
 
 def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
@@ -64,6 +68,7 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
                 "idle_monitor",
                 "hidg_keyboard",
                 "hidg_mouse",
+                "poll_interval",
             },
         )
         edid = entry.get("edid")
@@ -87,6 +92,10 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
                 + ", ".join(IMPLEMENTED_TARGETS),
             )
         unit = int(key)
+        if target != "emulated" and "poll_interval" in entry:
+            raise ConfigError(
+                f"{path}.poll_interval", "expected none: only an emulated port is polled by us"
+            )
         if target in ("usbip", "gadget") and entry.get("keyboard") == "ps2":
             raise ConfigError(
                 f"{path}.keyboard", f"expected usb: a {target} port has a USB keyboard"
@@ -104,6 +113,7 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
             idle_monitor=boolean(entry, "idle_monitor", path, True),
             hidg_keyboard=_hidg_path(entry, "hidg_keyboard", path, target),
             hidg_mouse=_hidg_path(entry, "hidg_mouse", path, target),
+            poll_interval=number(entry, "poll_interval", path, 0.0, 0.0, MAX_POLL_INTERVAL),
         )
     return out
 
