@@ -75,18 +75,18 @@ class ReportQueue:
     """The reports of one interface waiting for its device, in order."""
 
     __slots__ = (
-        "kind",
+        "_bytes",
+        "_queue",
+        "_rest",
+        "_since",
         "budget",
+        "coalesced",
+        "discarded",
+        "kind",
+        "recoveries",
         "stall_after",
         "stalled",
         "stalls",
-        "recoveries",
-        "discarded",
-        "coalesced",
-        "_queue",
-        "_bytes",
-        "_since",
-        "_rest",
     )
 
     def __init__(

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 from hid.pacing import ReportKind, ReportQueue
-
 from kvmswitchd.targets.computer import Mode, VirtualComputer
 from kvmswitchd.targets.screen import render
 from kvmswitchd.targets.target import OutputListener
