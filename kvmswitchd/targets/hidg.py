@@ -104,13 +104,22 @@ class HidgNode:
         """Queue one report and write what the node takes now; offline, keep it as the
         state to send when the node is back."""
         self.last = report
-        if self._fd < 0:
-            return
-        self.queue.push(report, self._clock())
-        if self._live >= 0:
-            self._drain(lost=self._lost)
-        elif self.queue.stalled != self._logged_stall:
-            self._log_stall()
+        fd = self._live
+        if fd >= 0:  # online means nothing waits (_drain emptied the queue): straight out
+            try:
+                os.write(fd, report)
+            except BlockingIOError:
+                self.queue.push(report, self._clock())  # it stays at the head
+                self._stalled()
+                return
+            except OSError as exc:
+                self._lost(exc)
+                return
+            self.written += 1
+        elif self._fd >= 0:  # the node is full: wait in order for it to be writable
+            self.queue.push(report, self._clock())
+            if self.queue.stalled != self._logged_stall:
+                self._log_stall()
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()

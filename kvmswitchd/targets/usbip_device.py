@@ -88,19 +88,16 @@ class HidInterface:
             self.queue.push(self.state, now)
 
     def push(self, report: bytes, attached: bool, now: float) -> Completion | None:
-        """Record the new state and queue the report; a held URB takes the next one."""
+        """Record the new state; deliver it to a held URB, else queue it."""
         # Motion is not state: a new host gets buttons (and an absolute position).
         self.state = report if self._kind is ReportKind.KEYS else _resting(report)
         if not attached:
             return None
+        if self.held:  # a URB is held only while nothing waits (poll): straight out
+            seqnum, length = self.held.popleft()
+            return self._deliver(seqnum, report, length)
         self.queue.push(report, now)
-        if not self.held:
-            return None
-        next_report = self.queue.pop(now)
-        if next_report is None:
-            return None
-        seqnum, length = self.held.popleft()
-        return self._deliver(seqnum, next_report, length)
+        return None
 
     def poll(self, seqnum: int, length: int, now: float) -> Completion | None:
         """An interrupt-IN URB: the next queued report, or hold it (None)."""
