@@ -92,7 +92,7 @@ class HidgNode:
         self._live = -1  # the fd while reports can be written now, else -1
         self._readable = False
         self._logged_offline = False
-        self._logged_stall = False
+        self._logged = (0, 0)  # the queue's stalls and recoveries logged so far
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
 
@@ -118,7 +118,7 @@ class HidgNode:
             self.written += 1
         elif self._fd >= 0:  # the node is full: wait in order for it to be writable
             self.queue.push(report, self._clock())
-            if self.queue.stalled != self._logged_stall:
+            if self.queue.stalls != self._logged[0]:
                 self._log_stall()
 
     async def start(self) -> None:
@@ -204,20 +204,23 @@ class HidgNode:
         else:
             if self._live < 0:
                 self._back()
-        if queue.stalled != self._logged_stall:
+        if (queue.stalls, queue.recoveries) != self._logged:
             self._log_stall()
 
     def _log_stall(self) -> None:
-        self._logged_stall = self.queue.stalled
-        if self._logged_stall:
+        """Log each stall and recovery once (not per report)."""
+        stalls, recoveries = self.queue.stalls, self.queue.recoveries
+        if stalls != self._logged[0]:
             log.warning(
-                "%s: %s took no report for %gs; dropped the backlog",
+                "%s: %s is not taking reports (none for %gs, or a backlog past the budget);"
+                " dropped the backlog",
                 self.name,
                 self.path,
                 self.queue.stall_after,
             )
-        else:
+        if recoveries != self._logged[1]:
             log.info("%s: %s takes reports again (release-all sent)", self.name, self.path)
+        self._logged = (stalls, recoveries)
 
     def _stalled(self) -> None:
         """EAGAIN: the head stays queued; go on when the node is writable."""

@@ -239,6 +239,12 @@ class UsbipDevice:
         return self.keyboard.queue.stalled or self.mouse.queue.stalled
 
     @property
+    def stall_counts(self) -> tuple[int, int]:
+        """Stalls and recoveries of both report queues, for logging transitions."""
+        hids = self._hids
+        return sum(h.queue.stalls for h in hids), sum(h.queue.recoveries for h in hids)
+
+    @property
     def storage(self) -> BulkOnlyTransport | None:
         return None if self._storage is self._empty else self._storage
 

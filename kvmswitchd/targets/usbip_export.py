@@ -58,7 +58,7 @@ class UsbipTarget:
         self._writer: asyncio.StreamWriter | None = None
         self._client: str | None = None
         self._on_attach: Callable[[bool], None] = lambda _attached: None
-        self._logged_stall = False
+        self._logged_stalls = (0, 0)  # the device's queue stalls and recoveries logged
 
     @property
     def attached(self) -> bool:
@@ -126,12 +126,13 @@ class UsbipTarget:
         self._on_attach(False)
 
     def _send(self, completions: list[Completion]) -> None:
-        if self.device.stalled != self._logged_stall:  # once per transition, not per report
-            self._logged_stall = self.device.stalled
-            if self._logged_stall:
-                log.warning("port %d: USB/IP host stopped taking reports; dropped", self.unit)
-            else:
-                log.info("port %d: USB/IP host takes reports again (release-all)", self.unit)
+        stalls = self.device.stall_counts
+        if stalls != self._logged_stalls:  # once per transition, not per report
+            if stalls[0] != self._logged_stalls[0]:
+                log.warning("port %d: USB/IP host is not polling; dropped its backlog", self.unit)
+            if stalls[1] != self._logged_stalls[1]:
+                log.info("port %d: USB/IP host polls again (release-all sent)", self.unit)
+            self._logged_stalls = stalls
         self._write(b"".join(done.encode() for done in completions))
 
     def _write(self, data: bytes) -> None:

@@ -205,7 +205,7 @@ async def test_a_node_that_takes_nothing_for_stall_after_gets_release_all_then_g
             for _ in range(5):
                 node.write(PRESS_AB)  # dropped: nothing stale is replayed
             assert node.queue.stalled
-            stalled_lines = [r for r in caplog.records if "took no report" in r.getMessage()]
+            stalled_lines = [r for r in caplog.records if "is not taking reports" in r.getMessage()]
             assert len(stalled_lines) == 1
             drain(host)  # what the pipe already held
             await readable(host)
