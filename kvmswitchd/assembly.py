@@ -60,7 +60,9 @@ def make_target(config: PortConfig, backends: Backends) -> TargetBackend:
         case "emulated":
             from kvmswitchd.targets.emulated import EmulatedTarget
 
-            return EmulatedTarget(keyboard=keyboard, mouse=config.mouse)
+            return EmulatedTarget(
+                keyboard=keyboard, mouse=config.mouse, poll_interval=config.poll_interval
+            )
         case "gadget":
             from kvmswitchd.gadget.discovery import lun_dir, port_nodes
             from kvmswitchd.gadget.lun import ConfigfsLun

@@ -41,10 +41,19 @@ def integer(table: Mapping[str, Any], key: str, path: str, default: int, lo: int
     return value
 
 
-def number(table: Mapping[str, Any], key: str, path: str, default: float, lo: float) -> float:
+def number(
+    table: Mapping[str, Any],
+    key: str,
+    path: str,
+    default: float,
+    lo: float,
+    hi: float | None = None,
+) -> float:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < lo:
-        raise ConfigError(f"{path}.{key}", f"expected a number ≥ {lo}, got {value!r}")
+    expected = f"a number ≥ {lo}" if hi is None else f"a number {lo}..{hi}"
+    bad = isinstance(value, bool) or not isinstance(value, int | float)
+    if bad or not lo <= value <= (value if hi is None else hi):  # also refuses nan
+        raise ConfigError(f"{path}.{key}", f"expected {expected}, got {value!r}")
     return float(value)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kvmswitchd.config_keys import boolean, check_keys, choice, table
+from kvmswitchd.config_keys import boolean, check_keys, choice, number, table
 from kvmswitchd.console.sources import MAX_PATH_LEN
 from kvmswitchd.edids import Override
 from kvmswitchd.errors import ConfigError, InputError
@@ -28,6 +28,9 @@ GADGET_KEYS = ("udc", "hidg_user", "hidg_group", "hidg_mode")
 # useradd's 32; a longer value is garbage, and it ends up in a sysfs write and a log line.
 MAX_NAME_LEN = 64
 NAME = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9._-]{{0,{MAX_NAME_LEN - 1}}}")
+# Seconds between the reports an emulated port's virtual host takes. A real USB host polls
+# every 1-10 ms; the cap stops a typo from making a port take minutes per keystroke.
+MAX_POLL_INTERVAL = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,7 @@ class PortConfig:
     hidg_user: str | None = None  # gadget setup: owner of the hidg nodes (None: root)
     hidg_group: str | None = None  # gadget setup: their group (None: root)
     hidg_mode: int = 0o600  # gadget setup: their mode
+    poll_interval: float = 0.0  # emulated ports: seconds per report taken (0: at once)
 
 
 def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
@@ -77,6 +81,7 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
                 "hidg_keyboard",
                 "hidg_mouse",
                 *GADGET_KEYS,
+                "poll_interval",
             },
         )
         edid = entry.get("edid")
@@ -101,6 +106,10 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
             )
         unit = int(key)
         hidg_keyboard, hidg_mouse = _hidg_paths(entry, path, target)
+        if target != "emulated" and "poll_interval" in entry:
+            raise ConfigError(
+                f"{path}.poll_interval", "expected none: only an emulated port is polled by us"
+            )
         if target in ("usbip", "gadget") and entry.get("keyboard") == "ps2":
             raise ConfigError(
                 f"{path}.keyboard", f"expected usb: a {target} port has a USB keyboard"
@@ -118,6 +127,7 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
             idle_monitor=boolean(entry, "idle_monitor", path, True),
             hidg_keyboard=hidg_keyboard,
             hidg_mouse=hidg_mouse,
+            poll_interval=number(entry, "poll_interval", path, 0.0, 0.0, MAX_POLL_INTERVAL),
             **_gadget_keys(entry, path, target),
         )
     return out

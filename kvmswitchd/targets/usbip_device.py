@@ -12,9 +12,10 @@
 The adapter feeds URBs (``submit``, ``unlink``) and reports (``push_keyboard``,
 ``push_mouse``) and writes back the ``Completion``s returned. An IN URB with nothing to
 send is *held* until a later call completes it. Reports the host has not polled for wait
-in a bounded queue, where consecutive mouse motion with the same buttons is merged. Each
-report is a whole state, so whatever overflow drops, the newest state (so every release)
-still reaches the host. Swapping storage while the host is inside a Bulk-Only command
+in each interface's ``hid.pacing.ReportQueue``: every key and button report reaches the
+host in order, only mouse motion is coalesced, and a host that stops polling gets the
+queue stalled (emptied) and then release-all, never a stale replay. Times are passed in
+as ``now``. Swapping storage while the host is inside a Bulk-Only command
 stalls both bulk pipes until the host's Bulk-Only reset: it recovers as from any failure.
 """
 
@@ -34,6 +35,7 @@ from hid.descriptors import (
     HidFunction,
     hid_descriptor,
 )
+from hid.pacing import ReportKind, ReportQueue
 from kvmswitchd.errors import ConfigError, RemoteProtocolError
 from kvmswitchd.storage.bot import REQUEST_RESET, BulkOnlyTransport, Phase
 from kvmswitchd.storage.scsi import LogicalUnit
@@ -47,91 +49,61 @@ VENDOR, PRODUCT, BCD_DEVICE = 0x1D6B, 0x0104, 0x0100  # Linux Foundation composi
 STORAGE_INTERFACE: Final = 2
 MSC_TRIPLE: Final = (0x08, 0x06, 0x50)
 KEYBOARD_IN, MOUSE_IN, BULK_IN, LED_OUT, BULK_OUT = 0x81, 0x82, 0x83, 0x01, 0x02
-# Reports waiting for a host that imported the device but does not poll it (nobody has
-# its input device open). Bounds memory per interface; when full the oldest goes.
-MAX_QUEUED_REPORTS: Final = 64
 # IN URBs held at once per endpoint. Linux keeps one or two in flight; a peer queueing
 # more is only filling our memory, so the extra ones stall.
 MAX_HELD_URBS: Final = 4
 # An LED output report is 1 byte (2 with a report id); anything longer is not one.
 MAX_OUTPUT_REPORT: Final = 8
 _BOOT_REPORT_LENGTH: Final = {1: 8, 2: 3}  # by bInterfaceProtocol: keyboard, mouse
-_INT8: Final = range(-127, 128)
-
-
-Merge = Callable[[bytes, bytes], bytes | None]
-
-
-def _sum_int8(a: bytes, b: bytes) -> bytes | None:
-    total = [(x ^ 0x80) + (y ^ 0x80) - 0x100 for x, y in zip(a, b, strict=True)]  # as int8
-    return bytes(v & 0xFF for v in total) if all(v in _INT8 for v in total) else None
-
-
-def merge_relative(older: bytes, newer: bytes) -> bytes | None:
-    """One relative report moving as far as both, or None (buttons differ, overflow)."""
-    if len(older) != len(newer) or len(newer) < 4 or older[0] != newer[0]:
-        return None
-    deltas = _sum_int8(older[1:], newer[1:])
-    return None if deltas is None else newer[:1] + deltas
-
-
-def merge_absolute(older: bytes, newer: bytes) -> bytes | None:
-    """The newer position with both wheel movements, or None (buttons differ, overflow)."""
-    if len(older) != len(newer) or len(newer) < 6 or older[0] != newer[0]:
-        return None
-    wheels = _sum_int8(older[5:], newer[5:])
-    return None if wheels is None else newer[:5] + wheels
 
 
 class HidInterface:
     """One HID interface: its state, report queue, held URBs and class requests."""
 
     def __init__(
-        self, function: HidFunction, ep_in: int, *, merge: Merge | None = None, leds: bool = False
+        self,
+        function: HidFunction,
+        ep_in: int,
+        *,
+        kind: ReportKind = ReportKind.KEYS,
+        leds: bool = False,
     ) -> None:
         self.function, self.ep_in = function, ep_in
-        self._merge, self._leds = merge, leds
+        self._kind, self._leds = kind, leds
         self.on_output: Callable[[bytes], None] = lambda _report: None
         self.state = bytes(function.report_length)  # what GET_REPORT(Input) answers
         self.output = b"\x00"
-        self.queue: deque[bytes] = deque()
+        self.queue = ReportQueue(kind, function.report_length)
         self.held: deque[tuple[int, int]] = deque()
         self.protocol, self.idle = 1, 0  # report protocol until the host asks for boot
-        self.sent = self.dropped = 0
+        self.sent = 0
 
-    def reset(self, *, plugged: bool = False) -> None:
+    def reset(self, now: float, *, plugged: bool = False) -> None:
         """A bus reset or (re)configuration; with ``plugged`` (a host is there), keys and
         buttons held now become its first report."""
         self.queue.clear()
         self.held.clear()
         self.protocol, self.idle = 1, 0
         if plugged and any(self.state):
-            self.queue.append(self.state)
+            self.queue.push(self.state, now)
 
-    def push(self, report: bytes, attached: bool) -> Completion | None:
+    def push(self, report: bytes, attached: bool, now: float) -> Completion | None:
         """Record the new state; deliver it to a held URB, else queue it."""
         # Motion is not state: a new host gets buttons (and an absolute position).
-        self.state = report if self._merge is None else _resting(report)
+        self.state = report if self._kind is ReportKind.KEYS else _resting(report)
         if not attached:
             return None
-        if self.held:
+        if self.held:  # a URB is held only while nothing waits (poll): straight out
             seqnum, length = self.held.popleft()
             return self._deliver(seqnum, report, length)
-        if self.queue and self._merge is not None:
-            merged = self._merge(self.queue[-1], report)
-            if merged is not None:
-                self.queue[-1] = merged
-                return None
-        if len(self.queue) >= MAX_QUEUED_REPORTS:
-            self.queue.popleft()
-            self.dropped += 1
-        self.queue.append(report)
+        self.queue.push(report, now)
         return None
 
-    def poll(self, seqnum: int, length: int) -> Completion | None:
+    def poll(self, seqnum: int, length: int, now: float) -> Completion | None:
         """An interrupt-IN URB: the next queued report, or hold it (None)."""
-        if self.queue:
-            return self._deliver(seqnum, self.queue.popleft(), length)
+        report = self.queue.pop(now)
+        if report is not None:
+            return self._deliver(seqnum, report, length)
         if len(self.held) >= MAX_HELD_URBS:
             return Completion(seqnum, wire.EPIPE)
         self.held.append((seqnum, length))
@@ -194,9 +166,9 @@ class UsbipDevice:
             raise ConfigError(f"ports.{unit}.keyboard", "a usbip target needs a USB keyboard")
         if mouse not in MICE:
             raise ConfigError(f"ports.{unit}.mouse", f"expected one of {sorted(MICE)}")
-        merge = merge_absolute if mouse == "absolute" else merge_relative
+        motion = ReportKind.ABSOLUTE if mouse == "absolute" else ReportKind.RELATIVE
         self.keyboard = HidInterface(KEYBOARDS[keyboard], KEYBOARD_IN, leds=True)
-        self.mouse = HidInterface(MICE[mouse], MOUSE_IN, merge=merge)
+        self.mouse = HidInterface(MICE[mouse], MOUSE_IN, kind=motion)
         self._hids = (self.keyboard, self.mouse)
         self._empty = BulkOnlyTransport(LogicalUnit(), interface=STORAGE_INTERFACE)
         self._storage = self._empty
@@ -206,6 +178,7 @@ class UsbipDevice:
         self._halted: set[int] = set()
         self.configuration = 0
         self.attached = False
+        self.now = 0.0  # the latest time the adapter gave (for resets inside a request)
         names = ("kvmswitchd", f"KVM port {unit}", f"kvmswitchd-{unit}")
         self._strings = (wire.LANGUAGE_DESCRIPTOR, *map(wire.string_descriptor, names))
         body = wire.hid_interface(0, self.keyboard.function, KEYBOARD_IN, LED_OUT)
@@ -230,19 +203,19 @@ class UsbipDevice:
 
     # -- host attach / detach, and what the daemon sends ------------------------------
 
-    def plug(self) -> None:
+    def plug(self, now: float = 0.0) -> None:
         """A host imported the device: a fresh bus reset."""
-        self.attached, self.configuration = True, 0
+        self.attached, self.configuration, self.now = True, 0, now
         self._reset_pipes()
         for hid in self._hids:
-            hid.reset(plugged=True)
+            hid.reset(now, plugged=True)
 
     def unplug(self) -> None:
         """The host went away: held URBs are dropped, its lock and command released."""
         self.attached = False
         self._reset_pipes()
         for hid in self._hids:
-            hid.reset()
+            hid.reset(self.now)
         _host_gone(self._storage)
 
     def _reset_pipes(self) -> None:
@@ -250,13 +223,26 @@ class UsbipDevice:
         self._halted.clear()
         self._in_command = self._stalled_until_reset = False
 
-    def push_keyboard(self, report: bytes) -> list[Completion]:
-        done = self.keyboard.push(report, self.attached)
+    def push_keyboard(self, report: bytes, now: float = 0.0) -> list[Completion]:
+        self.now = now
+        done = self.keyboard.push(report, self.attached, now)
         return [] if done is None else [done]
 
-    def push_mouse(self, report: bytes) -> list[Completion]:
-        done = self.mouse.push(report, self.attached)
+    def push_mouse(self, report: bytes, now: float = 0.0) -> list[Completion]:
+        self.now = now
+        done = self.mouse.push(report, self.attached, now)
         return [] if done is None else [done]
+
+    @property
+    def stalled(self) -> bool:
+        """A report queue gave up on a host that stopped polling (``hid.pacing``)."""
+        return self.keyboard.queue.stalled or self.mouse.queue.stalled
+
+    @property
+    def stall_counts(self) -> tuple[int, int]:
+        """Stalls and recoveries of both report queues, for logging transitions."""
+        hids = self._hids
+        return sum(h.queue.stalls for h in hids), sum(h.queue.recoveries for h in hids)
 
     @property
     def storage(self) -> BulkOnlyTransport | None:
@@ -278,8 +264,9 @@ class UsbipDevice:
 
     # -- URBs ---------------------------------------------------------------------------
 
-    def submit(self, cmd: wire.Submit, data: bytes = b"") -> list[Completion]:
+    def submit(self, cmd: wire.Submit, data: bytes = b"", now: float = 0.0) -> list[Completion]:
         """One CMD_SUBMIT (``data``: its OUT payload). A held IN URB returns nothing."""
+        self.now = now
         if cmd.ep == 0:
             return [self._control(cmd, data)]
         address = cmd.ep | 0x80 if cmd.direction_in else cmd.ep
@@ -287,7 +274,7 @@ class UsbipDevice:
             return [Completion(cmd.seqnum, wire.EPIPE)]
         if address in (KEYBOARD_IN, MOUSE_IN):
             hid = self.keyboard if address == KEYBOARD_IN else self.mouse
-            done = hid.poll(cmd.seqnum, cmd.length)
+            done = hid.poll(cmd.seqnum, cmd.length, now)
             return [] if done is None else [done]
         if address == LED_OUT:
             if not self.keyboard.output_report(data):
@@ -394,7 +381,7 @@ class UsbipDevice:
                 self._reset_pipes()
                 self._storage.reset()  # a (re)configured function starts afresh
                 for hid in self._hids:
-                    hid.reset(plugged=True)
+                    hid.reset(self.now, plugged=True)
                 return b""
             case 0x0A if index <= STORAGE_INTERFACE:  # GET_INTERFACE
                 return b"\x00"
@@ -424,7 +411,9 @@ class UsbipDevice:
             "storage": self.storage is not None,
             "reports_sent": self.keyboard.sent + self.mouse.sent,
             "queued": len(self.keyboard.queue) + len(self.mouse.queue),
-            "dropped": self.keyboard.dropped + self.mouse.dropped,
+            "dropped": self.keyboard.queue.discarded + self.mouse.queue.discarded,
+            "stalled": self.stalled,
+            "pacing": {"keyboard": self.keyboard.queue.view(), "mouse": self.mouse.queue.view()},
             "held_urbs": len(self.keyboard.held) + len(self.mouse.held) + len(self._bulk_held),
         }
 

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -57,16 +58,17 @@ class UsbipTarget:
         self._writer: asyncio.StreamWriter | None = None
         self._client: str | None = None
         self._on_attach: Callable[[bool], None] = lambda _attached: None
+        self._logged_stalls = (0, 0)  # the device's queue stalls and recoveries logged
 
     @property
     def attached(self) -> bool:
         return self._writer is not None
 
     def write_keyboard(self, report: bytes) -> None:
-        self._send(self.device.push_keyboard(report))
+        self._send(self.device.push_keyboard(report, time.monotonic()))
 
     def write_mouse(self, report: bytes) -> None:
-        self._send(self.device.push_mouse(report))
+        self._send(self.device.push_mouse(report, time.monotonic()))
 
     def set_output_listener(self, listener: OutputListener) -> None:
         self.device.keyboard.on_output = listener
@@ -124,6 +126,13 @@ class UsbipTarget:
         self._on_attach(False)
 
     def _send(self, completions: list[Completion]) -> None:
+        stalls = self.device.stall_counts
+        if stalls != self._logged_stalls:  # once per transition, not per report
+            if stalls[0] != self._logged_stalls[0]:
+                log.warning("port %d: USB/IP host is not polling; dropped its backlog", self.unit)
+            if stalls[1] != self._logged_stalls[1]:
+                log.info("port %d: USB/IP host polls again (release-all sent)", self.unit)
+            self._logged_stalls = stalls
         self._write(b"".join(done.encode() for done in completions))
 
     def _write(self, data: bytes) -> None:
@@ -148,7 +157,7 @@ class UsbipTarget:
                 data = await reader.readexactly(size) if size else b""
                 if writer is not self._writer:
                     return
-                self._send(self.device.submit(cmd, data))
+                self._send(self.device.submit(cmd, data, time.monotonic()))
             await writer.drain()
 
 

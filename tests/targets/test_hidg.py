@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import tty
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from hid.pacing import STALL_AFTER
 from kvmswitchd.config import parse_config
 from kvmswitchd.core.commands import Origin, Source
 from kvmswitchd.errors import ConfigError
@@ -25,6 +27,7 @@ PRESS_A = bytes((0, 0, 4, 0, 0, 0, 0, 0))
 PRESS_AB = bytes((0, 0, 4, 5, 0, 0, 0, 0))
 RELEASED = bytes(8)
 TIMEOUT = 5.0
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 def fifo(path: Path) -> Path:
@@ -137,22 +140,81 @@ async def test_a_reader_that_leaves_makes_the_node_offline_until_it_returns(
         node.stop()
 
 
-async def test_a_full_node_stalls_then_sends_the_latest_report_when_writable(
+def small_pipe(fd: int) -> None:
+    """Shrink a FIFO's buffer to one page (512 keyboard reports), so a burst fills it."""
+    fcntl.fcntl(fd, F_SETPIPE_SZ, 4096)
+
+
+async def test_a_full_node_is_back_pressure_every_report_follows_in_order(
     tmp_path: Path,
 ) -> None:
     path = fifo(tmp_path / "hidg0")
     with reading(path) as host:
+        small_pipe(host)
         node = await started(HidgNode(str(path), name="k"))
         try:
+            sent = 0
             while node.online:  # fill the pipe until the kernel says EAGAIN
                 node.write(PRESS_A)
+                sent += 1
             assert node.view()["stalls"] == 1
             node.write(PRESS_AB)
-            node.write(RELEASED)  # the one that must get through
-            drain(host)  # the host catches up: the node becomes writable
+            node.write(RELEASED)
+            got = drain(host)  # the host catches up: the node becomes writable
+            while len(got) < 8 * (sent + 2):
+                await readable(host)
+                got += drain(host)
+            assert got == PRESS_A * sent + PRESS_AB + RELEASED
+            assert node.online
+        finally:
+            node.stop()
+
+
+async def test_a_slow_reader_receives_every_report_of_a_burst_in_order(tmp_path: Path) -> None:
+    path = fifo(tmp_path / "hidg0")
+    burst = [bytes((0, 0, 4 + i % 26, i % 256, 0, 0, 0, 0)) for i in range(2000)]
+    with reading(path) as host:
+        small_pipe(host)
+        node = await started(HidgNode(str(path), name="k"))
+        try:
+            for report in burst:  # all at once, as the router pushes a paste
+                node.write(report)
+            got = b""
+            while len(got) < 8 * len(burst):
+                await readable(host)
+                got += os.read(host, 8 * 64)  # a host taking a few reports per poll
+            assert got == b"".join(burst)
+            assert node.view()["pacing"]["discarded"] == 0
+        finally:
+            node.stop()
+
+
+async def test_a_node_that_takes_nothing_for_stall_after_gets_release_all_then_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "kvmswitchd.targets.hidg")
+    now = [0.0]
+    path = fifo(tmp_path / "hidg0")
+    with reading(path) as host:
+        small_pipe(host)
+        node = await started(HidgNode(str(path), name="k", clock=lambda: now[0]))
+        try:
+            while node.online:
+                node.write(PRESS_A)
+            now[0] += STALL_AFTER + 1  # the host took nothing for longer than that
+            for _ in range(5):
+                node.write(PRESS_AB)  # dropped: nothing stale is replayed
+            assert node.queue.stalled
+            stalled_lines = [r for r in caplog.records if "is not taking reports" in r.getMessage()]
+            assert len(stalled_lines) == 1
+            drain(host)  # what the pipe already held
             await readable(host)
             assert drain(host) == RELEASED
-            assert node.online
+            assert not node.queue.stalled
+            node.write(PRESS_A)
+            assert drain(host) == PRESS_A
+            assert node.view()["pacing"]["recoveries"] == 1
+            assert any("takes reports again" in r.getMessage() for r in caplog.records)
         finally:
             node.stop()
 

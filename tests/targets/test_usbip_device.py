@@ -13,12 +13,7 @@ from kvmswitchd.errors import ConfigError
 from kvmswitchd.storage.bot import CommandBlockWrapper, CommandStatusWrapper, CswStatus
 from kvmswitchd.storage.initiator import CheckConditionError, prevent_allow, write10
 from kvmswitchd.targets import usbip_wire as wire
-from kvmswitchd.targets.usbip_device import (
-    MAX_QUEUED_REPORTS,
-    UsbipDevice,
-    merge_absolute,
-    merge_relative,
-)
+from kvmswitchd.targets.usbip_device import UsbipDevice
 from kvmswitchd.targets.usbip_wire import Completion
 from tests.storage.rig import make_rig
 
@@ -137,15 +132,28 @@ def test_reports_wait_in_order_for_a_host_that_polls_late() -> None:
     assert host.submit(0x81, length=8) == []
 
 
-def test_overflow_drops_the_oldest_and_keeps_the_release() -> None:
+def test_a_2000_report_burst_polled_one_urb_at_a_time_arrives_complete_and_in_order() -> None:
     device = UsbipDevice(1)
     host = Host(device)
-    for _ in range(MAX_QUEUED_REPORTS):
-        device.push_keyboard(PRESS_A)
-    device.push_keyboard(RELEASE)
-    assert device.view()["dropped"] == 1
-    delivered = [host.submit(0x81, length=8)[0].data for _ in range(MAX_QUEUED_REPORTS)]
-    assert delivered[-1] == RELEASE
+    burst = [bytes((0, 0, 4 + i % 26, 0, 0, 0, 0, 0)) if i % 2 else RELEASE for i in range(2000)]
+    for report in burst:  # pushed at once, as switchboard -> router does for a paste
+        device.push_keyboard(report, now=0.0)
+    delivered = [host.submit(0x81, length=8)[0].data for _ in burst]
+    assert delivered == burst
+    assert host.submit(0x81, length=8) == []
+    assert device.view()["pacing"]["keyboard"]["discarded"] == 0
+
+
+def test_a_host_that_stops_polling_stalls_the_queue_and_then_gets_release_all() -> None:
+    device = UsbipDevice(1)
+    host = Host(device)
+    device.push_keyboard(PRESS_A, now=1.0)
+    device.push_keyboard(PRESS_A, now=10.0)  # nothing taken for 9 s: stalled
+    assert device.stalled
+    assert [c.data for c in host.submit(0x81, length=8)] == [RELEASE]
+    assert not device.stalled
+    assert device.view()["pacing"]["keyboard"]["recoveries"] == 1
+    assert host.submit(0x81, length=8) == []
 
 
 def test_reports_while_detached_are_not_queued_but_held_keys_greet_the_next_host() -> None:
@@ -205,20 +213,6 @@ def test_boot_protocol_mouse_gets_the_three_byte_boot_report() -> None:
     host.control(0x21, 0x0B, 0, 1, b"")
     device.push_mouse(bytes((1, 5, 0xFB, 1, 0)))
     assert [c.data for c in host.submit(0x82, length=8)] == [bytes((1, 5, 0xFB))]
-
-
-def test_relative_motion_merges_while_buttons_stay() -> None:
-    assert merge_relative(bytes((1, 5, 2, 0, 0)), bytes((1, 0xFF, 3, 1, 0))) == bytes(
-        (1, 4, 5, 1, 0)
-    )
-    assert merge_relative(bytes((1, 100, 0, 0, 0)), bytes((1, 100, 0, 0, 0))) is None
-    assert merge_relative(bytes((1, 5, 0, 0, 0)), bytes((0, 5, 0, 0, 0))) is None
-
-
-def test_absolute_motion_keeps_the_newest_position_and_sums_wheels() -> None:
-    older, newer = bytes((0, 1, 0, 2, 0, 1, 0)), bytes((0, 9, 0, 8, 0, 1, 0))
-    assert merge_absolute(older, newer) == bytes((0, 9, 0, 8, 0, 2, 0))
-    assert merge_absolute(older, bytes((1, 9, 0, 8, 0, 0, 0))) is None
 
 
 def _int8(byte: int) -> int:
