@@ -6,6 +6,7 @@ defaults make ``kvmswitchd`` with no arguments run the emulated 4-port switch.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
@@ -37,6 +38,9 @@ from kvmswitchd.serial.endpoint import EndpointSpec, parse_endpoint
 MAX_CONFIG_BYTES = 1 << 20
 # Longer than any group name useradd(8) accepts (32); a longer one is a typo or garbage.
 MAX_GROUP_NAME = 64
+# Entries of [usbip] allow. Every connection is checked against each one; the cap keeps
+# that check short (a few networks describe any real site).
+MAX_USBIP_ALLOW = 64
 
 __all__ = [
     "MAX_CONFIG_BYTES",
@@ -114,6 +118,9 @@ class Config:
     drm_root: Path | None = Path("/sys/class/drm")
     usbip_host: str = "127.0.0.1"
     usbip_port: int = 3240
+    # USB/IP peers admitted (CIDR strings); None: not configured, i.e. loopback only
+    # (and a non-loopback listen is refused by preflight until an allow-list is given).
+    usbip_allow: tuple[str, ...] | None = None
     buttons: GpioSpec | None = None  # front-panel buttons on GPIO lines (real mode)
     storage_quiet_period: float = 5.0
     max_image_size: int = 16 << 30
@@ -166,6 +173,28 @@ def _check_unique(specs: tuple[EndpointSpec, ...]) -> None:
         places.add(spec.endpoint)
 
 
+def _usbip_allow(value: object) -> tuple[str, ...]:
+    """``[usbip] allow``: addresses and networks, normalised to CIDR strings."""
+    if (
+        not isinstance(value, list)
+        or not 1 <= len(value) <= MAX_USBIP_ALLOW
+        or not all(isinstance(v, str) for v in value)
+    ):
+        raise ConfigError(
+            "usbip.allow",
+            f'expected a list of 1..{MAX_USBIP_ALLOW} addresses/networks, e.g. ["192.0.2.10"]',
+        )
+    out = []
+    for index, item in enumerate(value):
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(
+                f"usbip.allow[{index}]", f"{item[:64]!r} is not an IP address or CIDR network"
+            ) from None
+    return tuple(out)
+
+
 def parse_config(doc: Mapping[str, Any]) -> Config:
     _check_keys(
         doc,
@@ -193,8 +222,9 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
         {"quiet_period", "max_image_size", "quota", "reserve", "upload_idle_timeout"},
     )
     usbip = _table(doc.get("usbip", {}), "usbip")
-    _check_keys(usbip, "usbip", {"listen"})
+    _check_keys(usbip, "usbip", {"listen", "allow"})
     usbip_host, usbip_port = parse_listen(usbip.get("listen", "127.0.0.1:3240"), "usbip.listen")
+    usbip_allow = _usbip_allow(usbip["allow"]) if "allow" in usbip else None
     video = _table(doc.get("video", {}), "video")
     _check_keys(video, "video", {"drm_root"})
     drm_root = video.get("drm_root", "/sys/class/drm")
@@ -283,6 +313,7 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
         drm_root=Path(drm_root) if drm_root else None,
         usbip_host=usbip_host,
         usbip_port=usbip_port,
+        usbip_allow=usbip_allow,
         storage_quiet_period=_float(storage, "quiet_period", "storage", 5.0, 0.0),
         max_image_size=_size(storage, "max_image_size", "storage", 16 << 30, 1 << 20, 1 << 41),
         storage_quota=_size(storage, "quota", "storage", 0, 0, 1 << 50),

@@ -87,6 +87,16 @@ def _errors(config: Config) -> Iterator[Finding]:
             "http.auth",
             f"auth = false is allowed on a loopback address only, not {http.listen_host}",
         )
+    if config.usbip_allow is None and not is_loopback(config.usbip_host):
+        # USB/IP has no login: without a list, any host that reaches the listener could
+        # import a port, read its keystrokes and its storage.
+        yield Finding(
+            "usbip_no_allow_list",
+            "usbip.allow",
+            f"usbip.listen is {config.usbip_host}, not a loopback address: list the hosts "
+            'that may import ports (allow = ["192.0.2.10", "10.0.0.0/24"]); USB/IP has no '
+            "login or encryption",
+        )
 
 
 def _file_errors(config: Config) -> Iterator[Finding]:
@@ -206,11 +216,13 @@ def _warnings(config: Config) -> Iterator[Finding]:
         )
     usbip_ports = [u for u in range(1, config.ports + 1) if config.port(u).target == "usbip"]
     if usbip_ports and not is_loopback(config.usbip_host):
+        allowed = ", ".join(config.usbip_allow or ())
         yield Finding(
             "usbip_no_login",
             "usbip.listen",
-            f"USB/IP has no login: any host that reaches {config.usbip_host}:"
-            f"{config.usbip_port} can attach port(s) {', '.join(map(str, usbip_ports))}",
+            f"USB/IP has no login or encryption: any host in usbip.allow ({allowed}) that "
+            f"reaches {config.usbip_host}:{config.usbip_port} can attach port(s) "
+            f"{', '.join(map(str, usbip_ports))}, and its traffic crosses the network in clear",
         )
     for index, spec in enumerate(config.serial or ()):
         yield from serial_endpoint_warnings(spec, f"serial[{index}]", config)
