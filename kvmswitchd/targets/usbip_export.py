@@ -264,9 +264,7 @@ class UsbipServer:
     def _refuse(self, client: str, reason: str, busid: str | None = None) -> None:
         found = self._targets.get(busid) if busid is not None else None
         log.info("USB/IP client %s refused: %s", client, reason)
-        self.journal(
-            "usbip_refused", client, busid, found.unit if found else None, reason=reason
-        )
+        self.journal("usbip_refused", client, busid, found.unit if found else None, reason=reason)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
