@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -190,3 +191,26 @@ async def test_a_flood_of_refusals_is_rate_limited_then_summarised(tmp_path: Pat
     finally:
         await server.stop()
         journal.close()
+
+
+async def test_an_imported_connection_probes_a_silent_peer_so_its_port_is_freed(
+    journaled: tuple[UsbipServer, Entries],
+) -> None:
+    server, _ = journaled
+    target = await started(server, 2)
+    heard = Attachment(target)
+    host, port = server.address
+    handle = await call(lambda: usbip.attach(host, "1-2", port=port))
+    try:
+        await asyncio.wait_for(heard.imported.wait(), TIMEOUT)
+        (writer,) = server._clients.values()  # the accepted socket, as the server tuned it
+        sock = writer.get_extra_info("socket")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        if hasattr(socket, "TCP_KEEPIDLE"):  # Linux
+            idle = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)
+            interval = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL)
+            count = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT)
+            assert idle + interval * count <= 30  # a vanished target frees its port soon
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 30_000
+    finally:
+        handle.close()
