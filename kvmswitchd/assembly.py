@@ -81,7 +81,7 @@ def make_target(config: PortConfig, backends: Backends) -> TargetBackend:
             )
         case "usbip":
             target: TargetBackend = backends.usbip_server().add_port(
-                config.unit, keyboard=keyboard, mouse=config.mouse
+                config.unit, keyboard=keyboard, mouse=config.mouse, allow=config.usbip_allow
             )
             return target
         case other:

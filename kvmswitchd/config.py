@@ -6,7 +6,6 @@ defaults make ``kvmswitchd`` with no arguments run the emulated 4-port switch.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
@@ -31,16 +30,13 @@ from kvmswitchd.core.hotkeys import DEFAULT_PROFILE, HotkeyProfile, profile_from
 from kvmswitchd.core.permissions import Permission, PortRestrictions, Role, parse_restrictions
 from kvmswitchd.core.ports import MAX_PORTS, MIN_PORTS
 from kvmswitchd.errors import ConfigError, KvmError
-from kvmswitchd.port_config import PortConfig, parse_ports
+from kvmswitchd.port_config import PortConfig, parse_allow, parse_ports
 from kvmswitchd.serial.endpoint import EndpointSpec, parse_endpoint
 
 # A config file bigger than this is a mistake (a wrong path given to --config).
 MAX_CONFIG_BYTES = 1 << 20
 # Longer than any group name useradd(8) accepts (32); a longer one is a typo or garbage.
 MAX_GROUP_NAME = 64
-# Entries of [usbip] allow. Every connection is checked against each one; the cap keeps
-# that check short (a few networks describe any real site).
-MAX_USBIP_ALLOW = 64
 
 __all__ = [
     "MAX_CONFIG_BYTES",
@@ -173,28 +169,6 @@ def _check_unique(specs: tuple[EndpointSpec, ...]) -> None:
         places.add(spec.endpoint)
 
 
-def _usbip_allow(value: object) -> tuple[str, ...]:
-    """``[usbip] allow``: addresses and networks, normalised to CIDR strings."""
-    if (
-        not isinstance(value, list)
-        or not 1 <= len(value) <= MAX_USBIP_ALLOW
-        or not all(isinstance(v, str) for v in value)
-    ):
-        raise ConfigError(
-            "usbip.allow",
-            f'expected a list of 1..{MAX_USBIP_ALLOW} addresses/networks, e.g. ["192.0.2.10"]',
-        )
-    out = []
-    for index, item in enumerate(value):
-        try:
-            out.append(str(ipaddress.ip_network(item, strict=False)))
-        except ValueError:
-            raise ConfigError(
-                f"usbip.allow[{index}]", f"{item[:64]!r} is not an IP address or CIDR network"
-            ) from None
-    return tuple(out)
-
-
 def parse_config(doc: Mapping[str, Any]) -> Config:
     _check_keys(
         doc,
@@ -224,7 +198,7 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
     usbip = _table(doc.get("usbip", {}), "usbip")
     _check_keys(usbip, "usbip", {"listen", "allow"})
     usbip_host, usbip_port = parse_listen(usbip.get("listen", "127.0.0.1:3240"), "usbip.listen")
-    usbip_allow = _usbip_allow(usbip["allow"]) if "allow" in usbip else None
+    usbip_allow = parse_allow(usbip["allow"], "usbip.allow") if "allow" in usbip else None
     video = _table(doc.get("video", {}), "video")
     _check_keys(video, "video", {"drm_root"})
     drm_root = video.get("drm_root", "/sys/class/drm")

@@ -7,6 +7,7 @@ every error names its key (``ports.2.keyboard``). An EDID value is checked with
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,10 @@ KEYBOARDS = ("usb", "ps2")
 MICE = ("relative", "absolute")
 VIDEO = ("hdmi", "dvi", "vga", "dp")
 AUDIO = ("none", "stereo", "multichannel")
+# Entries of a USB/IP allow-list ([usbip] allow, ports.N.usbip_allow). Every connection
+# is checked against each one; the cap keeps that check short (a few networks describe
+# any real site).
+MAX_USBIP_ALLOW = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,7 @@ class PortConfig:
     idle_monitor: bool = True
     hidg_keyboard: str | None = None  # gadget ports: the keyboard's /dev/hidgN
     hidg_mouse: str | None = None  # gadget ports: the mouse's /dev/hidgN
+    usbip_allow: tuple[str, ...] | None = None  # usbip ports: who may import it (CIDR)
 
 
 def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
@@ -64,6 +70,7 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
                 "idle_monitor",
                 "hidg_keyboard",
                 "hidg_mouse",
+                "usbip_allow",
             },
         )
         edid = entry.get("edid")
@@ -104,8 +111,40 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
             idle_monitor=boolean(entry, "idle_monitor", path, True),
             hidg_keyboard=_hidg_path(entry, "hidg_keyboard", path, target),
             hidg_mouse=_hidg_path(entry, "hidg_mouse", path, target),
+            usbip_allow=_port_allow(entry, path, target),
         )
     return out
+
+
+def _port_allow(entry: Mapping[str, Any], path: str, target: str) -> tuple[str, ...] | None:
+    if "usbip_allow" not in entry:
+        return None
+    if target != "usbip":
+        raise ConfigError(
+            f"{path}.usbip_allow", 'expected no allow-list: only target = "usbip" uses one'
+        )
+    return parse_allow(entry["usbip_allow"], f"{path}.usbip_allow")
+
+
+def parse_allow(value: object, path: str) -> tuple[str, ...]:
+    """A USB/IP allow-list: addresses and networks, normalised to CIDR strings."""
+    if (
+        not isinstance(value, list)
+        or not 1 <= len(value) <= MAX_USBIP_ALLOW
+        or not all(isinstance(v, str) for v in value)
+    ):
+        raise ConfigError(
+            path, f'expected a list of 1..{MAX_USBIP_ALLOW} addresses/networks, e.g. ["192.0.2.10"]'
+        )
+    out = []
+    for index, item in enumerate(value):
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(
+                f"{path}[{index}]", f"{item[:64]!r} is not an IP address or CIDR network"
+            ) from None
+    return tuple(out)
 
 
 def _hidg_path(entry: Mapping[str, Any], key: str, path: str, target: str) -> str | None:

@@ -73,6 +73,10 @@ def admits(networks: tuple[Network, ...], address: str) -> bool:
     return any(ip in network for network in networks)
 
 
+def _networks(allow: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(a, strict=False) for a in allow)
+
+
 def _tune(sock: socket.socket) -> None:
     """Replies are small: no Nagle. A dead peer is noticed: keepalive (where the
     platform has the options; Linux does)."""
@@ -94,9 +98,17 @@ class UsbipTarget:
     kind = "usbip"
 
     def __init__(
-        self, server: UsbipServer, unit: int, *, keyboard: str = "usb", mouse: str = "relative"
+        self,
+        server: UsbipServer,
+        unit: int,
+        *,
+        keyboard: str = "usb",
+        mouse: str = "relative",
+        allow: tuple[str, ...] | None = None,
     ) -> None:
         self.unit = unit
+        # who may see and import this port, within the listener's list (None: all of it)
+        self.allow = None if allow is None else _networks(allow)
         self.device = UsbipDevice(unit, keyboard=keyboard, mouse=mouse)
         self.busid = self.device.record.busid
         self.exported = False
@@ -108,6 +120,9 @@ class UsbipTarget:
     @property
     def attached(self) -> bool:
         return self._writer is not None
+
+    def admits(self, host: str) -> bool:
+        return self.allow is None or admits(self.allow, host)
 
     def write_keyboard(self, report: bytes) -> None:
         self._send(self.device.push_keyboard(report))
@@ -214,15 +229,23 @@ class UsbipServer:
         record: Record = _journal_nothing,
     ) -> None:
         self.host, self.port = host, port
-        self.allow = tuple(ipaddress.ip_network(a, strict=False) for a in allow)
+        self.allow = _networks(allow)
         self._record = record
         self._targets: dict[str, UsbipTarget] = {}
         self._server: asyncio.Server | None = None
         self._clients: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
         self._starting = asyncio.Lock()
 
-    def add_port(self, unit: int, *, keyboard: str = "usb", mouse: str = "relative") -> UsbipTarget:
-        target = UsbipTarget(self, unit, keyboard=keyboard, mouse=mouse)
+    def add_port(
+        self,
+        unit: int,
+        *,
+        keyboard: str = "usb",
+        mouse: str = "relative",
+        allow: tuple[str, ...] | None = None,
+    ) -> UsbipTarget:
+        """Export port ``unit``; ``allow`` narrows who may see and import it."""
+        target = UsbipTarget(self, unit, keyboard=keyboard, mouse=mouse, allow=allow)
         if target.busid in self._targets:
             raise LocalProtocolError(f"port {unit} is already exported over USB/IP")
         self._targets[target.busid] = target
@@ -300,15 +323,23 @@ class UsbipServer:
         target: UsbipTarget | None = None
         try:
             code = wire.decode_op_request(await reader.readexactly(wire.OP_HEADER_LENGTH))
-            if code is wire.OpCode.REQ_DEVLIST:
-                exported = [t.device.record for t in self._targets.values() if t.exported]
+            host = str(peer[0])
+            if code is wire.OpCode.REQ_DEVLIST:  # only the ports this peer may import
+                exported = [
+                    t.device.record for t in self._targets.values() if t.exported and t.admits(host)
+                ]
                 writer.write(wire.devlist_reply(exported))
             else:
                 busid = wire.decode_busid(await reader.readexactly(wire.BUSID_LENGTH))
                 found = self._targets.get(busid)
-                if found is None or not found.exported or found.attached:
-                    busy = found is not None and found.exported
-                    self._refuse(client, "port busy" if busy else "unknown busid", busid)
+                if found is None or not found.exported:
+                    self._refuse(client, "unknown busid", busid)
+                    writer.write(wire.import_reply(None))
+                elif not found.admits(host):  # the same answer: it learns nothing
+                    self._refuse(client, "not allowed", busid)
+                    writer.write(wire.import_reply(None))
+                elif found.attached:
+                    self._refuse(client, "port busy", busid)
                     writer.write(wire.import_reply(None))
                 else:
                     target = found

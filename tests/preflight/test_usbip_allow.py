@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from kvmswitchd.config import MAX_USBIP_ALLOW, parse_config
+from kvmswitchd.config import parse_config
 from kvmswitchd.errors import ConfigError
+from kvmswitchd.port_config import MAX_USBIP_ALLOW
 from kvmswitchd.preflight import preflight
 
 
@@ -66,3 +67,34 @@ def test_a_network_listen_with_an_allow_list_starts_with_a_warning_naming_the_li
     (warning,) = findings.warnings
     assert warning.name == "usbip_no_login"
     assert "192.0.2.10/32" in warning.message
+
+
+def test_a_port_allow_list_is_parsed_for_a_usbip_port() -> None:
+    config = parse_config({"ports": {"2": {"target": "usbip", "usbip_allow": ["10.0.0.5"]}}})
+    assert config.port(2).usbip_allow == ("10.0.0.5/32",)
+    assert config.port(1).usbip_allow is None
+
+
+@pytest.mark.parametrize(
+    ("port", "path", "message"),
+    [
+        (
+            {"target": "emulated", "usbip_allow": ["10.0.0.5"]},
+            "ports.2.usbip_allow",
+            'only target = "usbip"',
+        ),
+        (
+            {"target": "usbip", "usbip_allow": ["10.0.0.5", "x"]},
+            "ports.2.usbip_allow[1]",
+            "'x' is not an IP address",
+        ),
+        ({"target": "usbip", "usbip_allow": []}, "ports.2.usbip_allow", "expected a list of 1.."),
+    ],
+)
+def test_a_bad_port_allow_list_is_a_config_error_naming_it(
+    port: Any, path: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"ports": {"2": port}})
+    assert info.value.path == path
+    assert message in info.value.message

@@ -214,3 +214,39 @@ async def test_an_imported_connection_probes_a_silent_peer_so_its_port_is_freed(
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 30_000
     finally:
         handle.close()
+
+
+async def import_from(server: UsbipServer, local: str, busid: str) -> int:
+    """OP_REQ_IMPORT of ``busid`` from ``local``: the reply's status."""
+    host, port = server.address
+    reader, writer = await asyncio.open_connection(host, port, local_addr=(local, 0))
+    try:
+        writer.write(struct.pack(">HHI", 0x0111, 0x8003, 0) + busid.encode().ljust(32, b"\0"))
+        reply = await asyncio.wait_for(reader.readexactly(8), TIMEOUT)
+        return int(struct.unpack(">HHI", reply)[2])
+    finally:
+        writer.close()
+
+
+async def test_a_port_allow_list_hides_the_port_from_other_peers_and_refuses_them() -> None:
+    entries = Entries()
+    server = UsbipServer("127.0.0.1", 0, allow=LOOPBACK, record=entries)
+    try:
+        narrowed = server.add_port(1, allow=(OUTSIDER,))
+        await narrowed.start()
+        await started(server, 2)
+        seen_by_others = await devlist_from(server, "127.0.0.1")
+        assert b"1-2" in seen_by_others and b"1-1" not in seen_by_others
+        seen_by_its_peer = await devlist_from(server, OUTSIDER)
+        assert b"1-1" in seen_by_its_peer and b"1-2" in seen_by_its_peer
+        assert await import_from(server, "127.0.0.1", "1-1") == 1  # as for an unknown busid
+        (refused,) = entries.of("usbip_refused")
+        assert (refused["peer"], refused["busid"], refused["reason"]) == (
+            "127.0.0.1",
+            "1-1",
+            "not allowed",
+        )
+        assert await import_from(server, OUTSIDER, "1-1") == 0
+        assert entries.of("usbip_import")[0]["peer"] == OUTSIDER
+    finally:
+        await server.stop()
