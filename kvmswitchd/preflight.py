@@ -224,8 +224,27 @@ def _warnings(config: Config) -> Iterator[Finding]:
             f"reaches {config.usbip_host}:{config.usbip_port} can attach port(s) "
             f"{', '.join(map(str, usbip_ports))}, and its traffic crosses the network in clear",
         )
+    yield from _usbip_port_warnings(config, usbip_ports)
     for index, spec in enumerate(config.serial or ()):
         yield from serial_endpoint_warnings(spec, f"serial[{index}]", config)
+
+
+def _usbip_port_warnings(config: Config, units: list[int]) -> Iterator[Finding]:
+    """A ``ports.N.usbip_allow`` entry the listener's list does not cover admits nobody."""
+    listener = [ipaddress.ip_network(a) for a in config.usbip_allow or ("127.0.0.0/8", "::1/128")]
+    for unit in units:
+        for index, entry in enumerate(config.port(unit).usbip_allow or ()):
+            network = ipaddress.ip_network(entry)
+            if not any(
+                network.network_address in outer and network.broadcast_address in outer
+                for outer in listener
+            ):
+                yield Finding(
+                    "usbip_port_allow_unreachable",
+                    f"ports.{unit}.usbip_allow[{index}]",
+                    f"{entry} is outside usbip.allow, so the listener closes it before it "
+                    "can import this port",
+                )
 
 
 def serial_endpoint_warnings(spec: EndpointSpec, path: str, config: Config) -> Iterator[Finding]:

@@ -98,3 +98,16 @@ def test_a_bad_port_allow_list_is_a_config_error_naming_it(
         parse_config({"ports": {"2": port}})
     assert info.value.path == path
     assert message in info.value.message
+
+
+def test_a_port_allow_entry_outside_the_listener_list_is_named_as_useless() -> None:
+    config = parse_config(
+        {
+            "usbip": {"listen": "0.0.0.0:3240", "allow": ["10.0.0.0/24", "::1"]},
+            "ports": {"2": {"target": "usbip", "usbip_allow": ["10.0.0.5", "10.0.1.5", "::1"]}},
+        }
+    )
+    findings = preflight(config, files=False)
+    useless = [w for w in findings.warnings if w.name == "usbip_port_allow_unreachable"]
+    assert [w.path for w in useless] == ["ports.2.usbip_allow[1]"]
+    assert "10.0.1.5/32 is outside usbip.allow" in useless[0].message
