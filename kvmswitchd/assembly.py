@@ -38,15 +38,22 @@ log = logging.getLogger(__name__)
 class Backends:
     """Shared backend resources, created on first use (one USB/IP server per daemon)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, record: Callable[..., object] | None = None) -> None:
         self.config = config
+        self.record = record  # the event journal's, for the USB/IP imports and refusals
         self.usbip: Any = None
 
     def usbip_server(self) -> Any:
         if self.usbip is None:
-            from kvmswitchd.targets.usbip_export import UsbipServer
+            from kvmswitchd.targets.usbip_export import LOOPBACK, UsbipServer
 
-            self.usbip = UsbipServer(self.config.usbip_host, self.config.usbip_port)
+            config = self.config
+            self.usbip = UsbipServer(
+                config.usbip_host,
+                config.usbip_port,
+                allow=config.usbip_allow or LOOPBACK,
+                record=self.record or (lambda *_entry: None),
+            )
         return self.usbip
 
     async def stop(self) -> None:
@@ -82,7 +89,7 @@ def make_target(config: PortConfig, backends: Backends) -> TargetBackend:
             )
         case "usbip":
             target: TargetBackend = backends.usbip_server().add_port(
-                config.unit, keyboard=keyboard, mouse=config.mouse
+                config.unit, keyboard=keyboard, mouse=config.mouse, allow=config.usbip_allow
             )
             return target
         case other:
@@ -138,7 +145,7 @@ def build_board(
             board_ref[0].port_leds_changed(unit, leds)
 
     ports: dict[int, Port] = {}
-    backends = Backends(config)
+    backends = Backends(config, journal.record)
     holds = Holds()  # who holds which key, across all ports
     for unit in range(1, config.ports + 1):
         pc = config.port(unit)

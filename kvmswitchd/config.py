@@ -30,7 +30,7 @@ from kvmswitchd.core.hotkeys import DEFAULT_PROFILE, HotkeyProfile, profile_from
 from kvmswitchd.core.permissions import Permission, PortRestrictions, Role, parse_restrictions
 from kvmswitchd.core.ports import MAX_PORTS, MIN_PORTS
 from kvmswitchd.errors import ConfigError, KvmError
-from kvmswitchd.port_config import PortConfig, parse_ports
+from kvmswitchd.port_config import PortConfig, parse_allow, parse_ports
 from kvmswitchd.serial.endpoint import EndpointSpec, parse_endpoint
 
 # A config file bigger than this is a mistake (a wrong path given to --config).
@@ -138,6 +138,9 @@ class Config:
     drm_root: Path | None = Path("/sys/class/drm")
     usbip_host: str = "127.0.0.1"
     usbip_port: int = 3240
+    # USB/IP peers admitted (CIDR strings); None: not configured, i.e. loopback only
+    # (and a non-loopback listen is refused by preflight until an allow-list is given).
+    usbip_allow: tuple[str, ...] | None = None
     buttons: GpioSpec | None = None  # front-panel buttons on GPIO lines (real mode)
     storage_quiet_period: float = 5.0
     max_image_size: int = 16 << 30
@@ -219,8 +222,9 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
         {"quiet_period", "max_image_size", "quota", "reserve", "upload_idle_timeout"},
     )
     usbip = _table(doc.get("usbip", {}), "usbip")
-    _check_keys(usbip, "usbip", {"listen"})
+    _check_keys(usbip, "usbip", {"listen", "allow"})
     usbip_host, usbip_port = parse_listen(usbip.get("listen", "127.0.0.1:3240"), "usbip.listen")
+    usbip_allow = parse_allow(usbip["allow"], "usbip.allow") if "allow" in usbip else None
     video = _table(doc.get("video", {}), "video")
     _check_keys(video, "video", {"drm_root"})
     drm_root = video.get("drm_root", "/sys/class/drm")
@@ -311,6 +315,7 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
         gadget=gadget,
         usbip_host=usbip_host,
         usbip_port=usbip_port,
+        usbip_allow=usbip_allow,
         storage_quiet_period=_float(storage, "quiet_period", "storage", 5.0, 0.0),
         max_image_size=_size(storage, "max_image_size", "storage", 16 << 30, 1 << 20, 1 << 41),
         storage_quota=_size(storage, "quota", "storage", 0, 0, 1 << 50),

@@ -7,6 +7,7 @@ every error names its key (``ports.2.keyboard``). An EDID value is checked with
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +32,10 @@ NAME = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9._-]{{0,{MAX_NAME_LEN - 1}}}")
 # Seconds between the reports an emulated port's virtual host takes. A real USB host polls
 # every 1-10 ms; the cap stops a typo from making a port take minutes per keystroke.
 MAX_POLL_INTERVAL = 1.0
+# Entries of a USB/IP allow-list ([usbip] allow, ports.N.usbip_allow). Every connection
+# is checked against each one; the cap keeps that check short (a few networks describe
+# any real site).
+MAX_USBIP_ALLOW = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,7 @@ class PortConfig:
     hidg_group: str | None = None  # gadget setup: their group (None: root)
     hidg_mode: int = 0o600  # gadget setup: their mode
     poll_interval: float = 0.0  # emulated ports: seconds per report taken (0: at once)
+    usbip_allow: tuple[str, ...] | None = None  # usbip ports: who may import it (CIDR)
 
 
 def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
@@ -82,6 +88,7 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
                 "hidg_mouse",
                 *GADGET_KEYS,
                 "poll_interval",
+                "usbip_allow",
             },
         )
         edid = entry.get("edid")
@@ -129,6 +136,7 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
             hidg_mouse=hidg_mouse,
             poll_interval=number(entry, "poll_interval", path, 0.0, 0.0, MAX_POLL_INTERVAL),
             **_gadget_keys(entry, path, target),
+            usbip_allow=_port_allow(entry, path, target),
         )
     return out
 
@@ -172,6 +180,37 @@ def _gadget_keys(entry: Mapping[str, Any], path: str, target: str) -> dict[str, 
         raise ConfigError(f"{path}.hidg_mode", "expected a file mode 0o000..0o777, like 0o660")
     out["hidg_mode"] = mode
     return out
+
+
+def _port_allow(entry: Mapping[str, Any], path: str, target: str) -> tuple[str, ...] | None:
+    if "usbip_allow" not in entry:
+        return None
+    if target != "usbip":
+        raise ConfigError(
+            f"{path}.usbip_allow", 'expected no allow-list: only target = "usbip" uses one'
+        )
+    return parse_allow(entry["usbip_allow"], f"{path}.usbip_allow")
+
+
+def parse_allow(value: object, path: str) -> tuple[str, ...]:
+    """A USB/IP allow-list: addresses and networks, normalised to CIDR strings."""
+    if (
+        not isinstance(value, list)
+        or not 1 <= len(value) <= MAX_USBIP_ALLOW
+        or not all(isinstance(v, str) for v in value)
+    ):
+        raise ConfigError(
+            path, f'expected a list of 1..{MAX_USBIP_ALLOW} addresses/networks, e.g. ["192.0.2.10"]'
+        )
+    out = []
+    for index, item in enumerate(value):
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(
+                f"{path}[{index}]", f"{item[:64]!r} is not an IP address or CIDR network"
+            ) from None
+    return tuple(out)
 
 
 def _hidg_path(entry: Mapping[str, Any], key: str, path: str, target: str) -> str | None:

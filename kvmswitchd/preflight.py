@@ -87,6 +87,16 @@ def _errors(config: Config) -> Iterator[Finding]:
             "http.auth",
             f"auth = false is allowed on a loopback address only, not {http.listen_host}",
         )
+    if config.usbip_allow is None and not is_loopback(config.usbip_host):
+        # USB/IP has no login: without a list, any host that reaches the listener could
+        # import a port, read its keystrokes and its storage.
+        yield Finding(
+            "usbip_no_allow_list",
+            "usbip.allow",
+            f"usbip.listen is {config.usbip_host}, not a loopback address: list the hosts "
+            'that may import ports (allow = ["192.0.2.10", "10.0.0.0/24"]); USB/IP has no '
+            "login or encryption",
+        )
 
 
 def _file_errors(config: Config) -> Iterator[Finding]:
@@ -206,14 +216,35 @@ def _warnings(config: Config) -> Iterator[Finding]:
         )
     usbip_ports = [u for u in range(1, config.ports + 1) if config.port(u).target == "usbip"]
     if usbip_ports and not is_loopback(config.usbip_host):
+        allowed = ", ".join(config.usbip_allow or ())
         yield Finding(
             "usbip_no_login",
             "usbip.listen",
-            f"USB/IP has no login: any host that reaches {config.usbip_host}:"
-            f"{config.usbip_port} can attach port(s) {', '.join(map(str, usbip_ports))}",
+            f"USB/IP has no login or encryption: any host in usbip.allow ({allowed}) that "
+            f"reaches {config.usbip_host}:{config.usbip_port} can attach port(s) "
+            f"{', '.join(map(str, usbip_ports))}, and its traffic crosses the network in clear",
         )
+    yield from _usbip_port_warnings(config, usbip_ports)
     for index, spec in enumerate(config.serial or ()):
         yield from serial_endpoint_warnings(spec, f"serial[{index}]", config)
+
+
+def _usbip_port_warnings(config: Config, units: list[int]) -> Iterator[Finding]:
+    """A ``ports.N.usbip_allow`` entry the listener's list does not cover admits nobody."""
+    listener = [ipaddress.ip_network(a) for a in config.usbip_allow or ("127.0.0.0/8", "::1/128")]
+    for unit in units:
+        for index, entry in enumerate(config.port(unit).usbip_allow or ()):
+            network = ipaddress.ip_network(entry)
+            if not any(
+                network.network_address in outer and network.broadcast_address in outer
+                for outer in listener
+            ):
+                yield Finding(
+                    "usbip_port_allow_unreachable",
+                    f"ports.{unit}.usbip_allow[{index}]",
+                    f"{entry} is outside usbip.allow, so the listener closes it before it "
+                    "can import this port",
+                )
 
 
 def serial_endpoint_warnings(spec: EndpointSpec, path: str, config: Config) -> Iterator[Finding]:

@@ -26,6 +26,7 @@ NOISE_KINDS = frozenset(
         "connection_refused",
         "serial_refused",
         "serial_login_failed",
+        "usbip_refused",
     }
 )
 # Peers tracked one by one; an attacker can invent addresses (IPv6, source ports) faster

@@ -7,6 +7,12 @@ the ports whose target has started; one client at a time imports a device (a sec
 import gets status 1). A client that detaches or disconnects releases everything it held
 (URBs, storage lock) and nothing else: other ports keep serving.
 
+Access: USB/IP has no login or encryption, so the listener admits only peers in its
+allow-list (default loopback only); any other peer is closed before a byte of it is read,
+so it does not even learn the busids. Every import, detach and refusal (not allowed, port
+busy, unknown busid) goes to the event journal with the peer's address; refusals are a
+noise kind (``core.noise``), so a scanner cannot rotate the audit log away.
+
 Why not the PyPI ``usbip`` package's device side: it serves each connection on a blocking
 thread (our reports come from the event loop, and would be written under its locks), it
 keeps listeners in a process-wide registry that can neither report an ephemeral port nor
@@ -21,10 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from kvmswitchd.errors import DeviceError, KvmError, LocalProtocolError
@@ -37,9 +44,53 @@ from kvmswitchd.targets.usbip_wire import Completion
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST: Final = "127.0.0.1"
+LOOPBACK: Final = ("127.0.0.0/8", "::1/128")
+SOURCE: Final = "usbip"  # the journal's source of this listener's entries
 # Replies waiting to be sent to one client that stopped reading. Past this it is dropped,
 # so a stuck peer cannot grow our memory without bound.
 MAX_WRITE_BUFFER: Final = 4 << 20
+
+# A client whose network vanished silently (no RST) would keep its port "imported" and
+# every re-attach of the target refused as busy. TCP keepalive (probe after 10 s idle,
+# every 5 s, 3 misses) and a 30 s limit on unacknowledged data drop it within ~30 s.
+KEEPALIVE: Final = (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3))
+USER_TIMEOUT_MS: Final = 30_000
+
+# The event journal's ``record`` (kind, source, ports, user, detail).
+Record = Callable[[str, str, tuple[str, ...], str | None, Mapping[str, Any]], object]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def admits(networks: tuple[Network, ...], address: str) -> bool:
+    """Whether a peer at ``address`` (as ``getpeername`` gives it) is in ``networks``.
+    An IPv4 peer on a dual-stack socket (``::ffff:192.0.2.1``) is matched as IPv4, and a
+    scope (``fe80::1%eth0``) is ignored; anything that is not an address is refused."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in networks)
+
+
+def _networks(allow: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(a, strict=False) for a in allow)
+
+
+def _tune(sock: socket.socket) -> None:
+    """Replies are small: no Nagle. A dead peer is noticed: keepalive (where the
+    platform has the options; Linux does)."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (*KEEPALIVE, ("TCP_USER_TIMEOUT", USER_TIMEOUT_MS)):
+        option = getattr(socket, name, None)
+        if option is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
+def _journal_nothing(*_entry: object) -> None:
+    """The ``record`` of a server built without a journal (tests of the wire alone)."""
 
 
 class UsbipTarget:
@@ -48,9 +99,17 @@ class UsbipTarget:
     kind = "usbip"
 
     def __init__(
-        self, server: UsbipServer, unit: int, *, keyboard: str = "usb", mouse: str = "relative"
+        self,
+        server: UsbipServer,
+        unit: int,
+        *,
+        keyboard: str = "usb",
+        mouse: str = "relative",
+        allow: tuple[str, ...] | None = None,
     ) -> None:
         self.unit = unit
+        # who may see and import this port, within the listener's list (None: all of it)
+        self.allow = None if allow is None else _networks(allow)
         self.device = UsbipDevice(unit, keyboard=keyboard, mouse=mouse)
         self.busid = self.device.record.busid
         self.exported = False
@@ -63,6 +122,9 @@ class UsbipTarget:
     @property
     def attached(self) -> bool:
         return self._writer is not None
+
+    def admits(self, host: str) -> bool:
+        return self.allow is None or admits(self.allow, host)
 
     def write_keyboard(self, report: bytes) -> None:
         self._send(self.device.push_keyboard(report, time.monotonic()))
@@ -115,12 +177,15 @@ class UsbipTarget:
         self._writer, self._client = writer, client
         self.device.plug()
         log.info("port %d: USB/IP client %s imported %s", self.unit, client, self.busid)
+        self._server.journal("usbip_import", client, self.busid, self.unit)
         self._on_attach(True)
 
     def _detach(self, writer: asyncio.StreamWriter | None) -> None:
         if writer is None or writer is not self._writer:
             return
-        log.info("port %d: USB/IP client %s detached", self.unit, self._client)
+        client = self._client or ""
+        log.info("port %d: USB/IP client %s detached", self.unit, client)
+        self._server.journal("usbip_detach", client, self.busid, self.unit)
         self._writer = self._client = None
         self.device.unplug()
         self._on_attach(False)
@@ -164,15 +229,32 @@ class UsbipTarget:
 class UsbipServer:
     """One USB/IP listener exporting every ``usbip`` port of the daemon."""
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = wire.DEFAULT_PORT) -> None:
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = wire.DEFAULT_PORT,
+        *,
+        allow: tuple[str, ...] = LOOPBACK,
+        record: Record = _journal_nothing,
+    ) -> None:
         self.host, self.port = host, port
+        self.allow = _networks(allow)
+        self._record = record
         self._targets: dict[str, UsbipTarget] = {}
         self._server: asyncio.Server | None = None
         self._clients: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
         self._starting = asyncio.Lock()
 
-    def add_port(self, unit: int, *, keyboard: str = "usb", mouse: str = "relative") -> UsbipTarget:
-        target = UsbipTarget(self, unit, keyboard=keyboard, mouse=mouse)
+    def add_port(
+        self,
+        unit: int,
+        *,
+        keyboard: str = "usb",
+        mouse: str = "relative",
+        allow: tuple[str, ...] | None = None,
+    ) -> UsbipTarget:
+        """Export port ``unit``; ``allow`` narrows who may see and import it."""
+        target = UsbipTarget(self, unit, keyboard=keyboard, mouse=mouse, allow=allow)
         if target.busid in self._targets:
             raise LocalProtocolError(f"port {unit} is already exported over USB/IP")
         self._targets[target.busid] = target
@@ -212,25 +294,61 @@ class UsbipServer:
         if server is not None:
             await server.wait_closed()
 
+    def journal(
+        self, kind: str, client: str, busid: str | None, unit: int | None, **detail: str
+    ) -> None:
+        """One journal entry about ``client`` (``host:port``). ``peer`` is the host alone:
+        the noise budget counts refusals per peer, and a scanner must not get a fresh
+        budget from each source port it connects from."""
+        host, _, port = client.rpartition(":")
+        entry: dict[str, Any] = {"peer": host or client, "peer_port": port, **detail}
+        if busid is not None:
+            entry["busid"] = busid
+        ports = (str(unit),) if unit is not None else ()
+        try:
+            self._record(kind, SOURCE, ports, None, entry)
+        except Exception:  # the journal failing must not take the listener down
+            log.exception("cannot journal USB/IP %s of %s", kind, client)
+
+    def _refuse(self, client: str, reason: str, busid: str | None = None) -> None:
+        found = self._targets.get(busid) if busid is not None else None
+        log.info("USB/IP client %s refused: %s", client, reason)
+        self.journal("usbip_refused", client, busid, found.unit if found else None, reason=reason)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None  # a connection callback runs in its own task
-        self._clients[task] = writer
         peer = writer.get_extra_info("peername")
         client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        if not isinstance(peer, tuple) or not admits(self.allow, str(peer[0])):
+            # before reading anything: an outsider learns nothing, not even the busids
+            writer.transport.abort()
+            self._refuse(client, "not allowed")
+            return
+        self._clients[task] = writer
         sock = writer.get_extra_info("socket")
-        if sock is not None:  # replies are small; don't let Nagle hold them back
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock is not None:
+            _tune(sock)
         target: UsbipTarget | None = None
         try:
             code = wire.decode_op_request(await reader.readexactly(wire.OP_HEADER_LENGTH))
-            if code is wire.OpCode.REQ_DEVLIST:
-                exported = [t.device.record for t in self._targets.values() if t.exported]
+            host = str(peer[0])
+            if code is wire.OpCode.REQ_DEVLIST:  # only the ports this peer may import
+                exported = [
+                    t.device.record for t in self._targets.values() if t.exported and t.admits(host)
+                ]
                 writer.write(wire.devlist_reply(exported))
             else:
                 busid = wire.decode_busid(await reader.readexactly(wire.BUSID_LENGTH))
                 found = self._targets.get(busid)
-                if found is None or not found.exported or found.attached:
+                if found is None or not found.exported:
+                    self._refuse(client, "unknown busid", busid)
+                    writer.write(wire.import_reply(None))
+                elif not found.admits(host):  # the same answer: it learns nothing
+                    self._refuse(client, "not allowed", busid)
+                    writer.write(wire.import_reply(None))
+                elif found.attached:
+                    self._refuse(client, "port busy", busid)
                     writer.write(wire.import_reply(None))
                 else:
                     target = found

@@ -78,6 +78,19 @@ REFUSED = [
         lambda d, p: LOOPBACK_NO_AUTH + f'[console]\ndevices = ["fifo:{regular_file(d)}"]\n',
     ),
     Case(
+        "usbip_no_allow_list",
+        "usbip.allow",
+        lambda d, p: (
+            '[http]\nlisten = "127.0.0.1:0"\n[usbip]\nlisten = "0.0.0.0:0"\n'
+            '[ports.2]\ntarget = "usbip"\n'
+        ),
+    ),
+    Case(
+        "usbip_no_allow_list",
+        "usbip.allow",
+        lambda d, p: '[http]\nlisten = "127.0.0.1:0"\n[usbip]\nlisten = "[::]:0"\n',
+    ),
+    Case(
         "gpio_chip_missing",
         "buttons.chip",
         lambda d, p: LOOPBACK_NO_AUTH + '[buttons]\nchip = "/dev/gpiochip999"\nlines = {"1" = 3}\n',
@@ -104,7 +117,7 @@ WARNED = [
         "usbip.listen",
         lambda d, p: (
             '[http]\nlisten = "127.0.0.1:0"\n[usbip]\nlisten = "0.0.0.0:0"\n'
-            '[ports.2]\ntarget = "usbip"\n'
+            'allow = ["192.0.2.10", "10.0.0.0/24"]\n[ports.2]\ntarget = "usbip"\n'
         ),
     ),
 ]

@@ -43,7 +43,7 @@ async def server() -> AsyncIterator[UsbipServer]:
     await srv.stop()
 
 
-async def started(server: UsbipServer, unit: int, **kwargs: str) -> UsbipTarget:
+async def started(server: UsbipServer, unit: int, **kwargs: Any) -> UsbipTarget:
     target = server.add_port(unit, **kwargs)
     await target.start()
     return target
