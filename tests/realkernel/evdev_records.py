@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,20 +39,10 @@ def _key_name(code: int) -> str:
     return name[0] if isinstance(name, list | tuple) else name
 
 
-async def until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``predicate`` (a file another kernel writes, a state the daemon reaches) until
-    it holds; the real kernel gives no event to await across the VM boundary."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-async def settled(path: Path, count: int, timeout: float) -> list[Event]:
+async def settled(path: Path, count: int, within: float) -> list[Event]:
     """The events in ``path`` once ``count`` key changes arrived, or once nothing more came
     for 3 s (what arrived then is all that will: the test compares it)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     last_size, quiet_since = -1, time.monotonic()
     while time.monotonic() < deadline:
         size = path.stat().st_size if path.exists() else 0
@@ -86,6 +75,7 @@ _KEYS = [f"KEY_{c.upper()}" for c in "abcdefghijklmnopqrstuvwxyz1234567890"] + [
 _CHAR_OF = {(k, False): c for k, c in zip(_KEYS, _PLAIN, strict=True)}
 _CHAR_OF |= {(k, True): c for k, c in zip(_KEYS, _SHIFTED, strict=False)}
 _CHAR_OF[("KEY_ENTER", False)] = "\n"
+SHIFTED = _SHIFTED
 TYPABLE = _PLAIN + _SHIFTED + "\n"
 
 

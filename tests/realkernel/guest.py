@@ -16,6 +16,7 @@ archives) and prints ``@@ EXIT <rc>`` before powering off.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -28,11 +29,31 @@ from pathlib import Path
 
 META = "linux-image-amd64"
 # What the tests load, by module name; modprobe --show-depends adds what they need.
-MODULES = (
-    "vhci-hcd usbip-core usbhid hid-generic evdev usb-storage sd_mod ext4 vfat "
-    "crc32c_generic nls_ascii nls_cp437 dummy_hcd libcomposite usb_f_hid usb_f_mass_storage "
-    "configfs uinput e1000 9p 9pnet_virtio virtio_pci loop"
-).split()
+MODULES = [
+    "vhci-hcd",
+    "usbip-core",
+    "usbhid",
+    "hid-generic",
+    "evdev",
+    "usb-storage",
+    "sd_mod",
+    "ext4",
+    "vfat",
+    "crc32c_generic",
+    "nls_ascii",
+    "nls_cp437",
+    "dummy_hcd",
+    "libcomposite",
+    "usb_f_hid",
+    "usb_f_mass_storage",
+    "configfs",
+    "uinput",
+    "e1000",
+    "9p",
+    "9pnet_virtio",
+    "virtio_pci",
+    "loop",
+]
 # Host binaries copied with their shared libraries (ldd), by absolute path.
 BINARIES = (
     "/usr/sbin/usbip",
@@ -66,6 +87,7 @@ PROVIDERS = {
 INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+echo /bin/modprobe > /proc/sys/kernel/modprobe  # the kernel's own module requests (mount -t)
 mkdir -p /dev/pts /var/run/vhci_hcd /tmp /run; mount -t devpts devpts /dev/pts
 modprobe configfs && mount -t configfs none /sys/kernel/config
 ip link set lo up
@@ -115,10 +137,20 @@ def resolve_kver() -> str:
     raise GuestBuildError(f"apt-cache depends {META} names no linux-image package (apt update?)")
 
 
+def recipe() -> str:
+    """A digest of what goes into the initramfs: a changed recipe rebuilds the cache."""
+    text = json.dumps([INIT, MODULES, BINARIES, sorted(ALIASES.items())])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def cached(kver: str) -> Image | None:
     folder = cache_root() / kver
     image = Image(kver, folder / "vmlinuz", folder / "initrd.cpio.gz")
-    if (folder / "manifest.json").is_file() and image.kernel.is_file() and image.initrd.is_file():
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if manifest.get("recipe") == recipe() and image.kernel.is_file() and image.initrd.is_file():
         return image
     return None
 
@@ -170,7 +202,7 @@ def build(kver: str, *, log: bool = False) -> Image:
         partial.mkdir()
         shutil.copy(kroot / "boot" / f"vmlinuz-{kver}", partial / "vmlinuz")
         (partial / "initrd.cpio.gz").write_bytes(pack(stage))
-        manifest = {"kver": kver, "modules": MODULES, "binaries": BINARIES}
+        manifest = {"kver": kver, "recipe": recipe(), "modules": MODULES, "binaries": BINARIES}
         (partial / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         shutil.rmtree(folder, ignore_errors=True)
         partial.rename(folder)

@@ -14,6 +14,7 @@ from typing import Any
 from tests.realkernel.evdev_records import (
     EV_ABS,
     EV_REL,
+    SHIFTED,
     TYPABLE,
     Event,
     key_changes,
@@ -51,7 +52,7 @@ def last(events: list[Event], type_: int, code: int) -> int | None:
 
 
 async def typed(guest: Guest, path: Path, before: int, count: int) -> list[tuple[str, int]]:
-    events = await settled(path, before + count, timeout=60)
+    events = await settled(path, before + count, within=60)
     return key_changes(events)[before:]
 
 
@@ -61,7 +62,7 @@ async def test_keys_chords_mice_leds_and_release_on_switch_reach_the_guest_kerne
     async with host_daemon(folder / "state", {"ports": PORTS}) as host:
         script = attach_script(host.usbip_port, [2, 3]) + COMMAND_LOOP
         async with boot(guest_image, script, folder, net=True) as guest:
-            await guest.expect("READY", timeout=120)
+            await guest.expect("READY", within=120)
             out = guest.out
             await host.post("/switch", {"port": "2"})
 
@@ -112,7 +113,7 @@ async def test_keys_chords_mice_leds_and_release_on_switch_reach_the_guest_kerne
                 SYN,
             ]
             await host.post("/input", {"events": mouse})
-            moved = await settled(out / "mouse2.bin", 4, timeout=60)
+            moved = await settled(out / "mouse2.bin", 4, within=60)
             assert key_changes(moved) == [
                 ("BTN_LEFT", 1),
                 ("BTN_LEFT", 0),
@@ -140,18 +141,18 @@ async def test_keys_chords_mice_leds_and_release_on_switch_reach_the_guest_kerne
             seen = len(key_changes(read_events(out / "kbd2.bin")))
 
             # Held keys and a held button are released when km focus leaves the port.
-            held = keys(("KEY_LEFTSHIFT", 1), ("KEY_X", 1)) + [ev("EV_KEY", "BTN_LEFT", 1), SYN]
+            held = [*keys(("KEY_LEFTSHIFT", 1), ("KEY_X", 1)), ev("EV_KEY", "BTN_LEFT", 1), SYN]
             await host.post("/input", {"events": held})
             await typed(guest, out / "kbd2.bin", seen, 2)
             await host.post("/switch", {"port": "3"})
             released = await typed(guest, out / "kbd2.bin", seen, 4)
             assert released[:2] == [("KEY_LEFTSHIFT", 1), ("KEY_X", 1)]
             assert sorted(released[2:]) == [("KEY_LEFTSHIFT", 0), ("KEY_X", 0)]
-            buttons = key_changes(await settled(out / "mouse2.bin", 6, timeout=60))
+            buttons = key_changes(await settled(out / "mouse2.bin", 6, within=60))
             assert buttons[-2:] == [("BTN_LEFT", 1), ("BTN_LEFT", 0)]
 
             # The console lets go (what it held was released on port 2, not replayed on 3).
-            let_go = keys(("KEY_X", 0), ("KEY_LEFTSHIFT", 0)) + [ev("EV_KEY", "BTN_LEFT", 0), SYN]
+            let_go = [*keys(("KEY_X", 0), ("KEY_LEFTSHIFT", 0)), ev("EV_KEY", "BTN_LEFT", 0), SYN]
             await host.post("/input", {"events": let_go})
 
             # Port 3: its keyboard types, its absolute pointer lands where it was sent.
@@ -160,7 +161,7 @@ async def test_keys_chords_mice_leds_and_release_on_switch_reach_the_guest_kerne
             pointer = [ev("EV_ABS", "ABS_X", 16384), ev("EV_ABS", "ABS_Y", 8192), SYN]
             pointer += [ev("EV_KEY", "BTN_LEFT", 1), SYN, ev("EV_KEY", "BTN_LEFT", 0), SYN]
             await host.post("/input", {"events": pointer})
-            placed = await settled(out / "mouse3.bin", 2, timeout=60)
+            placed = await settled(out / "mouse3.bin", 2, within=60)
             assert key_changes(placed) == [("BTN_LEFT", 1), ("BTN_LEFT", 0)]
             assert (last(placed, EV_ABS, 0), last(placed, EV_ABS, 1)) == (16384, 8192)
             assert typed_text(key_changes(read_events(out / "kbd2.bin"))).startswith(text)
@@ -187,10 +188,10 @@ async def test_a_2000_character_paste_and_a_2000_event_burst_arrive_complete_and
     async with host_daemon(folder / "state", {"ports": PORTS}) as host:
         script = attach_script(host.usbip_port, [2]) + "host_says\n"
         async with boot(guest_image, script, folder, net=True) as guest:
-            await guest.expect("READY", timeout=120)
+            await guest.expect("READY", within=120)
             await host.post("/switch", {"port": "2"})
             text = paste_text(2000)
-            strokes = sum(4 if c in TYPABLE[47:93] else 2 for c in text)
+            strokes = sum(4 if c in SHIFTED else 2 for c in text)
             await host.post("/input", {"text": text})
             changes = await typed(guest, guest.out / "kbd2.bin", 0, strokes)
             assert typed_text(changes) == text, f"{len(changes)} of {strokes} key changes"

@@ -58,7 +58,8 @@ def attach_script(tcp_port: int, ports: list[int]) -> str:
     lines = [
         "net_up",
         "mods vhci-hcd usbhid hid-generic evdev usb-storage sd_mod",
-        "has_event() { [ -n \"$(event_of \"$1\")\" ]; }",
+        "mods ext4 vfat crc32c_generic nls_ascii nls_cp437",
+        'has_event() { [ -n "$(event_of "$1")" ]; }',
     ]
     for k, port in enumerate(ports, start=1):
         lines += [

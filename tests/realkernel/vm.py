@@ -77,14 +77,14 @@ class Guest:
     exit_code: str | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def expect(self, tag: str, timeout: float = 60.0) -> str:
+    async def expect(self, tag: str, within: float = 60.0) -> str:
         """The text of the next ``@@ tag`` line; a ``@@ FAIL`` or the guest ending first
         fails the test with what it printed."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"guest: no @@ {tag} within {timeout:.0f} s\n{self.tail()}")
+                raise AssertionError(f"guest: no @@ {tag} within {within:.0f} s\n{self.tail()}")
             try:
                 got, text = await asyncio.wait_for(self.marks.get(), left)
             except TimeoutError:
@@ -100,10 +100,14 @@ class Guest:
         assert self.process.stdin is not None
         self.process.stdin.write(line.encode() + b"\n")
 
-    async def finish(self, timeout: float = 60.0) -> str:
+    async def finish(self, within: float = 60.0) -> str:
         """Wait for the script's end; its exit status (``0`` when it succeeded)."""
-        text = await self.expect("EXIT", timeout) if self.exit_code is None else self.exit_code
+        text = await self.expect("EXIT", within) if self.exit_code is None else self.exit_code
         return text.split()[0]
+
+    def kill(self) -> None:
+        """Pull the plug: QEMU dies at once, whatever the guest was doing."""
+        _kill(self.process)
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.console[-lines:])
