@@ -20,7 +20,7 @@ import struct
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from evdev import InputDevice, UInput, ecodes
@@ -116,9 +116,9 @@ async def checks(ui: UInput, board: Switchboard) -> None:
 
 
 async def main() -> int:
-    caps = {ecodes.EV_KEY: list(range(1, 120)), ecodes.EV_LED: [0, 1, 2]}
+    caps: dict[int, Sequence[int]] = {ecodes.EV_KEY: list(range(1, 120)), ecodes.EV_LED: [0, 1, 2]}
     ui = UInput(caps, name=NAME)
-    path = ui.device.path
+    path = str(ui.device.path)
     say("UINPUT", path)
     state = Path(tempfile.mkdtemp()) / "state"
     doc = {"console": {"devices": [f"evdev:{path}"], "hotkeys": "scrolllock"}}
