@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import in_ci, require_tool
 from tests.realkernel import guest as builder
+from tests.realkernel import vm
 from tests.realkernel.guest import Image
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "realkernel"
@@ -74,6 +75,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _timings:
         return
     terminalreporter.section("real-kernel timings")
+    for name, booted, ran in vm.RUNS:
+        boot = f"{booted:.1f} s" if booted is not None else "never"
+        terminalreporter.write_line(f"guest {name}: booted after {boot}, ran {ran:.1f} s")
     for nodeid, seconds in _timings:
         terminalreporter.write_line(f"{seconds:7.1f} s  {nodeid}")
     terminalreporter.write_line(f"{sum(s for _, s in _timings):7.1f} s  total")
