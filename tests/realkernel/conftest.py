@@ -19,6 +19,7 @@ from tests.realkernel.guest import Image
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "realkernel"
 TOOLS = ("qemu-system-x86_64", "busybox", "modprobe", "depmod", "cpio", "apt-get", "dpkg-deb")
 _timings: list[tuple[str, float]] = []
+_folders: dict[Path, str] = {}  # a test's folder → its name, for the boot timings
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,6 +64,7 @@ _FAILED = pytest.StashKey[bool]()
 def folder(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
     """The test's scratch folder; on failure copied to test-artifacts/realkernel/<test>/."""
     started = time.monotonic()
+    _folders[tmp_path] = request.node.name
     yield tmp_path
     _timings.append((request.node.nodeid, time.monotonic() - started))
     if request.node.stash.get(_FAILED, False):
@@ -75,9 +77,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _timings:
         return
     terminalreporter.section("real-kernel timings")
-    for name, booted, ran in vm.RUNS:
+    for folder, booted, ran in vm.RUNS:
         boot = f"{booted:.1f} s" if booted is not None else "never"
-        terminalreporter.write_line(f"guest {name}: booted after {boot}, ran {ran:.1f} s")
+        name = _folders.get(folder, folder.name)
+        terminalreporter.write_line(f"guest of {name}: init after {boot}, QEMU ran {ran:.1f} s")
     for nodeid, seconds in _timings:
         terminalreporter.write_line(f"{seconds:7.1f} s  {nodeid}")
     terminalreporter.write_line(f"{sum(s for _, s in _timings):7.1f} s  total")

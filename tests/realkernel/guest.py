@@ -206,6 +206,9 @@ def build(kver: str, *, log: bool = False) -> Image:
         (partial / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         shutil.rmtree(folder, ignore_errors=True)
         partial.rename(folder)
+    for old in root.iterdir():  # guests of kernels apt no longer offers: 20 MB each
+        if old.is_dir() and old.name != kver and not old.name.startswith("."):
+            shutil.rmtree(old, ignore_errors=True)
     if log:
         print(f"guest {kver} built in {time.monotonic() - started:.1f} s: {folder}")
     image = cached(kver)

@@ -33,9 +33,9 @@ from tests.realkernel.guest import Image, pack
 # does; past it the guest is killed and the test fails (TCG on a busy 2-core machine).
 HARD_TIMEOUT = 240.0
 MARK = re.compile(r"^@@ (\S+) ?(.*)$")
-# (test folder, seconds from QEMU's start to the guest's init, seconds QEMU ran) of each
+# (the test's folder, seconds from QEMU's start to the guest's init, seconds QEMU ran) of each
 # guest this process booted: the suite's timing summary (conftest.py) prints them.
-RUNS: list[tuple[str, float | None, float]] = []
+RUNS: list[tuple[Path, float | None, float]] = []
 
 PRELUDE = r"""#!/bin/sh
 # the test script's prelude (tests/realkernel/vm.py)
@@ -194,7 +194,7 @@ async def boot(
         await process.wait()
         with contextlib.suppress(asyncio.CancelledError):
             await pump
-        RUNS.append((folder.name, guest.booted_at, time.monotonic() - started))
+        RUNS.append((folder, guest.booted_at, time.monotonic() - started))
         (folder / "console.log").write_text("\n".join(guest.console) + "\n")
         initrd.unlink(missing_ok=True)
 
