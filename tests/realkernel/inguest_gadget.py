@@ -36,12 +36,15 @@ from tests.realkernel.evdev_records import SHIFTED, TYPABLE, Event, key_changes,
 GADGETS = Path("/sys/kernel/config/usb_gadget")
 CONFIG = """\
 [switch]
-ports = 2
+ports = 3
 [http]
 listen = "127.0.0.1:0"
 auth = false
 [ports.2]
 target = "gadget"
+[ports.3]
+target = "gadget"
+mouse = "absolute"
 """
 SYN = {"type": "EV_SYN", "code": "SYN_REPORT", "value": 0}
 IMAGE_SIZE = 4 << 20
@@ -244,6 +247,26 @@ async def storage_check(daemon: Daemon, http: aiohttp.ClientSession) -> None:
     check("storage", first_bytes() == MAGIC, {"disks": disks, "before": sorted(before)})
 
 
+async def absolute_check(daemon: Daemon, http: aiohttp.ClientSession, tablet: Recorder) -> None:
+    """Port 3's absolute pointer: the position lands as sent, then a click there."""
+    await api(http, daemon, "POST", "/switch", json={"port": "3"})
+    events = [
+        {"type": "EV_ABS", "code": "ABS_X", "value": 12000},
+        {"type": "EV_ABS", "code": "ABS_Y", "value": 30000},
+        SYN,
+        {"type": "EV_KEY", "code": "BTN_LEFT", "value": 1},
+        SYN,
+        {"type": "EV_KEY", "code": "BTN_LEFT", "value": 0},
+        SYN,
+    ]
+    await api(http, daemon, "POST", "/input", json={"events": events})
+    clicks = await tablet.settle(2)
+    xs = [e.value for e in tablet.events if e.type == 3 and e.code == 0]
+    ys = [e.value for e in tablet.events if e.type == 3 and e.code == 1]
+    ok = clicks == [("BTN_LEFT", 1), ("BTN_LEFT", 0)] and xs[-1:] == [12000] and ys[-1:] == [30000]
+    check("absolute", ok, {"clicks": clicks, "x": xs, "y": ys})
+
+
 async def main(config_file: Path) -> int:
     config_file.write_text(CONFIG)
     setup = kvmswitchd("gadget", "setup", "--config", str(config_file), "--json")
@@ -251,28 +274,38 @@ async def main(config_file: Path) -> int:
     if setup.returncode != 0:
         return 1
 
-    def both() -> bool:
-        ours = [p for p in input_devices() if "dummy_hcd" in p]
-        return any(p.endswith("input0") for p in ours) and any(p.endswith("input1") for p in ours)
+    # port → the guest-side Phys prefix of its gadget: UDC dummy_udc.N is dummy_hcd.N's
+    hubs = {
+        str(p["port"]): "usb-" + str(p["udc"]).replace("dummy_udc", "dummy_hcd") + "-1/"
+        for p in json.loads(setup.stdout)["ports"]
+    }
 
-    await until(both, "usbhid sees the gadget's keyboard and mouse")
+    def node(port: str, interface: int) -> str | None:
+        want = f"{hubs[port]}input{interface}"
+        return next((e for p, e in input_devices().items() if p == want), None)
+
+    def enumerated() -> bool:
+        return all(node(p, i) is not None for p in hubs for i in (0, 1))
+
+    await until(enumerated, "usbhid sees both gadgets' keyboards and mice")
     devices = {p: e for p, e in input_devices().items() if "dummy_hcd" in p}
     gadgets = sorted(os.listdir(GADGETS))
     again = kvmswitchd("gadget", "setup", "--config", str(config_file), "--json")
     unchanged = again.returncode == 0 and sorted(os.listdir(GADGETS)) == gadgets
     still = {p: e for p, e in input_devices().items() if "dummy_hcd" in p}
     check("setup_again", unchanged and still == devices, again.stdout + again.stderr)
-    keyboard = next(e for p, e in sorted(devices.items()) if p.endswith("input0"))
-    pointer = next(e for p, e in sorted(devices.items()) if p.endswith("input1"))
+    keyboard, pointer, tablet = node("2", 0), node("2", 1), node("3", 1)
+    assert keyboard is not None and pointer is not None and tablet is not None
 
     async with daemon_on(config_file) as (daemon, http):
-        kbd, mouse = Recorder(keyboard), Recorder(pointer)
+        kbd, mouse, absolute = Recorder(keyboard), Recorder(pointer), Recorder(tablet)
         try:
             await hid_checks(daemon, http, kbd, mouse)
             await guarded("storage", storage_check(daemon, http))
+            await guarded("absolute", absolute_check(daemon, http, absolute))
         finally:
-            kbd.close()
-            mouse.close()
+            for recorder in (kbd, mouse, absolute):
+                recorder.close()
     down = kvmswitchd("gadget", "teardown", "--config", str(config_file))
     left = os.listdir(GADGETS)
     check("teardown", down.returncode == 0 and left == [], {"left": left, "out": down.stderr})

@@ -20,17 +20,18 @@ CHECKS = (
     "paste",
     "burst",
     "storage",
+    "absolute",
     "teardown",
 )
 # Only the modules: no gadget, no function, no UDC binding exists before setup runs.
-MODULES = "dummy_hcd libcomposite usb_f_hid usb_f_mass_storage usbhid hid-generic evdev"
+MODULES = "libcomposite usb_f_hid usb_f_mass_storage usbhid hid-generic evdev"
 MODULES += " usb-storage sd_mod"
 
 
 async def test_gadget_setup_from_bare_modules_gives_a_port_the_guest_kernel_uses(
     guest_image: Image, folder: Path
 ) -> None:
-    script = f"mods {MODULES}\n" + MOUNTS
+    script = f"mods {MODULES}\nmodprobe dummy_hcd num=2 || fail dummy_hcd\n" + MOUNTS
     script += '[ -z "$(ls /sys/kernel/config/usb_gadget)" ] || fail "a gadget before setup"\n'
     script += python_in_guest("tests.realkernel.inguest_gadget") + " || fail python-$?\n"
     async with boot(guest_image, script, folder, host_root=True) as guest:
