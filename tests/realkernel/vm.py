@@ -31,7 +31,7 @@ from tests.realkernel.guest import Image, pack
 
 # One guest may spend this long from QEMU's start to its last line, whatever the test
 # does; past it the guest is killed and the test fails (TCG on a busy 2-core machine).
-HARD_TIMEOUT = 240.0
+HARD_TIMEOUT = 420.0
 MARK = re.compile(r"^@@ (\S+) ?(.*)$")
 # (the test's folder, seconds from QEMU's start to the guest's init, seconds QEMU ran) of each
 # guest this process booted: the suite's timing summary (conftest.py) prints them.
