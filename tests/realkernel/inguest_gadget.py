@@ -31,7 +31,7 @@ from evdev import InputDevice
 
 from kvmswitchd.daemon import Daemon
 from tests.daemon.conftest import make_config
-from tests.realkernel.evdev_records import SHIFTED, TYPABLE, Event, key_changes, typed_text
+from tests.realkernel.evdev_records import QUIET, SHIFTED, TYPABLE, Event, key_changes, typed_text
 
 GADGETS = Path("/sys/kernel/config/usb_gadget")
 CONFIG = """\
@@ -103,12 +103,12 @@ class Recorder:
         return key_changes(self.events)
 
     async def settle(self, count: int, within: float = 90.0) -> list[tuple[str, int]]:
-        """The key changes once ``count`` arrived, or once nothing came for 3 s."""
+        """The key changes once ``count`` arrived, or once nothing came for ``QUIET`` s."""
         deadline, seen, quiet = time.monotonic() + within, -1, time.monotonic()
         while time.monotonic() < deadline and len(self.keys()) < count:
             if len(self.events) != seen:
                 seen, quiet = len(self.events), time.monotonic()
-            elif time.monotonic() - quiet > 3.0:
+            elif time.monotonic() - quiet > QUIET:
                 break
             await asyncio.sleep(0.05)
         return self.keys()
