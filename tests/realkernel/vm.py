@@ -142,12 +142,12 @@ def qemu_argv(
     argv += ["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"]
     argv += ["-kernel", str(image.kernel), "-initrd", str(initrd)]
     argv += ["-append", "console=ttyS0 quiet loglevel=3 panic=-1"]
-    argv += ["-virtfs", f"local,path={out},mount_tag=out,security_model=none,multidevs=remap"]
+    share = "local,security_model=none,multidevs=remap"
+    argv += ["-virtfs", f"{share},path={out},mount_tag=out"]
     if host_root:
-        argv += ["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,"]
-        argv[-1] += "readonly=on,multidevs=remap"
-    if net:
-        argv += ["-netdev", "user,id=n0,restrict=off", "-device", "e1000,netdev=n0"]
+        argv += ["-virtfs", f"{share},path=/,mount_tag=hostroot,readonly=on"]
+    if net:  # user-mode network: the guest's 10.0.2.2 is the host's 127.0.0.1
+        argv += ["-netdev", "user,id=n0", "-device", "e1000,netdev=n0"]
     return argv
 
 
