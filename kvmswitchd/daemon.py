@@ -344,7 +344,10 @@ class Daemon:
         server = self.board.backends.usbip if self.board is not None else None
         if server is not None:
             host, port = server.address
-            lines.append(f"USB/IP exports on {host}:{port} (usbip attach -r {host} -b 1-<port>)")
+            lines.append(
+                f"USB/IP exports on {host}:{port} (on each target: kvmswitchd-attach "
+                f"{host}:{port} 1-<port>, which re-attaches after a drop)"
+            )
         if self.accounts is None:
             lines.append("authentication is OFF ([http] auth = false): loopback clients only")
         elif self.setup_token is not None:
