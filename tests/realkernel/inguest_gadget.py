@@ -161,6 +161,12 @@ async def hid_checks(
 
     await post("/switch", {"port": "2"})
 
+    async def losses() -> str:
+        """Where lost events went: the guest reader's evdev overruns, or the port's queue."""
+        dropped = sum(1 for e in kbd.events if (e.type, e.code) == (0, 3))  # SYN_DROPPED
+        pacing = (await api(http, daemon, "GET", "/ports/2/target")).get("keyboard", {})
+        return f"SYN_DROPPED seen {dropped}x; keyboard {pacing}"
+
     async def typing() -> None:
         text = "Hello, gadget! 1+1=2"
         await post("/input", {"text": text})
@@ -208,7 +214,8 @@ async def hid_checks(
         await post("/input", {"text": text})
         count = before + sum(4 if c in SHIFTED else 2 for c in text)
         got = (await kbd.settle(count, within=150))[before:]
-        check("paste", typed_text(got) == text, f"{len(got)} of {count - before} key changes")
+        why = f"{len(got)} of {count - before} key changes; {await losses()}"
+        check("paste", typed_text(got) == text, why)
 
     async def burst() -> None:
         before = len(kbd.keys())
@@ -217,7 +224,7 @@ async def hid_checks(
         changes = [(k, v) for k in taps for v in (1, 0)]
         await post("/input", {"events": keys(changes)})
         got = (await kbd.settle(before + len(changes), within=150))[before:]
-        check("burst", got == changes, f"{len(got)} of {len(changes)} key events")
+        check("burst", got == changes, f"{len(got)} of {len(changes)} key events; {await losses()}")
 
     for name, body in (
         ("typed", typing()),
