@@ -28,7 +28,7 @@ from kvmswitchd.core.ports import Channel, PortId
 from kvmswitchd.errors import ConfigError, StateFileError
 from kvmswitchd.preflight import Finding, preflight, server_tls
 from kvmswitchd.serial.adapter import SerialEndpoint
-from kvmswitchd.serial.endpoint import parse_endpoint
+from kvmswitchd.serial.endpoint import Dialect, parse_endpoint
 from kvmswitchd.statedir import StateDir
 from kvmswitchd.statefile import StateFile, StateSaver
 from kvmswitchd.switchboard import Switchboard
@@ -237,10 +237,14 @@ class Daemon:
             # login has none of its own (its user's apply)
             rights = (spec.role, spec.ports) if not spec.login_required else NO_RIGHTS
             board.actors.lines[spec.name] = Actor(spec.name, *rights, ActorKind.LINE)
-            endpoint = SerialEndpoint(spec, board, on_event)  # its warnings: preflight's
+            # its warnings: preflight's; every tesmart endpoint is the one unit
+            endpoint = SerialEndpoint(spec, board, on_event, tesmart=board.tesmart, focus=board)
             await endpoint.start()
             self._serial.append(endpoint)
         board.extra_state["serial"] = lambda: [e.describe() for e in self._serial]
+        if any(spec.dialect is Dialect.TESMART for spec in specs):
+            # what TESmart clients set (buzzer, LED timeout, LAN): read-only here
+            board.extra_state["tesmart"] = board.tesmart.view
 
     def _start_buttons(self, board: Switchboard) -> None:
         spec = self.config.buttons

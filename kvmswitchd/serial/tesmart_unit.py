@@ -76,6 +76,10 @@ class TesmartUnit:
         self.settings = settings or UnitSettings()
         self.on_change = on_change
 
+    def view(self) -> dict[str, Any]:
+        """The settings now, JSON-ready (what ``GET /state`` shows under ``tesmart``)."""
+        return self.settings.to_json()
+
     def update(self, **changes: Any) -> None:
         new = replace(self.settings, **changes)
         if new == self.settings:
