@@ -360,6 +360,8 @@ class SerialEndpoint:
             "device": self.device,
             "address": f"{self.address[0]}:{self.address[1]}" if self.address else None,
             "connected": self.connected,
+            "clients": len(self._clients) if self.spec.kind is LinkKind.TCP else None,
+            "max_clients": self.spec.max_clients if self.spec.kind is LinkKind.TCP else None,
         }
 
     def _open_session(

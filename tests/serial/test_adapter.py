@@ -208,6 +208,7 @@ async def test_a_tesmart_client_past_its_configured_limit_is_closed_without_a_wo
         assert await reader.read() == b""  # closed in order (not reset), nothing said
     await s.events.wait("refused")
     assert s.events.details("refused")[0].endswith(": too many clients (max 2)")
+    assert (s.endpoint.describe()["clients"], s.endpoint.describe()["max_clients"]) == (2, 2)
     clients[0][1].close()
     await s.events.wait("disconnected")
     reader, late = await asyncio.open_connection(*s.endpoint.address)  # room again
