@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kvmswitchd.core.commands import Command, GetStatus, Origin, Outcome, SwitchTo
 from kvmswitchd.serial.channel import EventKind
 from kvmswitchd.serial.tesmart import ASCII_GAP, TesmartDialect
 from kvmswitchd.serial.tesmart_unit import TesmartUnit, UnitSettings
-from tests.serial.fakes import Driver, FakeSwitch
+from tests.serial.fakes import CHANNELS, Driver, FakeSwitch
 from tests.serial.tesmart_client import InputCountProbe, ReportReader, query, switch
 
 
@@ -235,3 +237,46 @@ def test_notify_off_sends_no_unsolicited_frames() -> None:
     d.switch.focus["km"] = "3"
     assert changed(d) == b""
     assert d.switch.calls == []
+
+
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("switch"), st.integers(0, 6)),
+        st.tuples(st.just("query"), st.just(0)),
+        st.tuples(st.just("elsewhere"), st.integers(1, 4)),
+        st.tuples(st.just("answer"), st.just(0)),
+    ),
+    max_size=30,
+)
+
+
+@given(STEPS)
+def test_a_listening_client_never_keeps_a_stale_input_once_everything_is_answered(
+    steps: list[tuple[str, int]],
+) -> None:
+    """Any interleaving of the client's own switches and queries, switches made
+    elsewhere, and the bus answering late: once all is answered, the last frame the client
+    got names the active port, and every change made elsewhere was followed by a frame."""
+    d = tesmart_driver(FakeSwitch(ports=4), auto=False)
+    reader = ReportReader()
+    seen: list[int] = []
+    changed_elsewhere = False
+    for step, n in steps:
+        match step:
+            case "switch":
+                out = d.feed(switch(n))
+            case "query":
+                out = d.feed(query())
+            case "elsewhere":
+                d.switch.focus.update(dict.fromkeys(CHANNELS, str(n)))
+                changed_elsewhere = True
+                out = changed(d)
+            case _:
+                out = d.finish() if d.pending else b""
+        seen += [r.port for r in reader.receive_data(out)]
+    while d.pending:
+        seen += [r.port for r in reader.receive_data(d.finish())]
+    if changed_elsewhere:
+        assert seen, "a change made elsewhere was never reported"
+    if seen:
+        assert seen[-1] == int(d.switch.focus["km"])
