@@ -4,6 +4,7 @@ none for a switch that moved nothing or was refused; a failing listener costs no
 from __future__ import annotations
 
 from kvmswitchd.core.commands import Origin, Source, Step, SwitchTo
+from kvmswitchd.core.hotkeys import SelectPort
 from tests.daemon.conftest import Running
 
 
@@ -23,8 +24,9 @@ async def test_every_move_from_any_channel_is_told_once_and_nothing_else(
     await running.post("/switch", {"port": "99"}, status=404)
     await running.post("/buttons/3")
     board.run(Step(1), Origin(Source.SERIAL, detail="line"))
-    assert calls == ["2", "3", "4"]
+    board.hotkey_action(SelectPort("1"))
+    assert calls == ["2", "3", "4", "1"]
     unsubscribe()
-    board.run(SwitchTo("1"), Origin(Source.SERIAL, detail="line"))
-    assert calls == ["2", "3", "4"]
-    assert board.core.focus_view()["km"] == "1"  # the broken listener stopped nothing
+    board.run(SwitchTo("2"), Origin(Source.SERIAL, detail="line"))
+    assert calls == ["2", "3", "4", "1"]
+    assert board.core.focus_view()["km"] == "2"  # the broken listener stopped nothing
