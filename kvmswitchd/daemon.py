@@ -86,6 +86,8 @@ class Daemon:
         self._serial: list[SerialEndpoint] = []
         self.accounts: Accounts | None = None
         self._buttons: Any = None
+        # opens the [buttons] GPIO lines (console.gpio.Opener); None: gpiod. Tests pass a fake.
+        self.gpio_opener: Any = None
         self.setup_token: str | None = None
         self.warnings: tuple[Finding, ...] = ()  # preflight's, logged and journaled at start
 
@@ -250,14 +252,14 @@ class Daemon:
         spec = self.config.buttons
         if spec is None:
             return
-        from kvmswitchd.console.gpio import GpioButtons
+        from kvmswitchd.console.gpio import GpioButtons, open_lines
 
         def press(name: str) -> None:
             step = name in ("next", "prev")
             command = Step(1 if name == "next" else -1) if step else SwitchTo(name)
             board.run(command, Origin(Source.BUTTON, detail=f"gpio button {name}"))
 
-        self._buttons = GpioButtons(spec, press)
+        self._buttons = GpioButtons(spec, press, self.gpio_opener or open_lines)
         self._buttons.start()
 
     def _start_console(self, board: Switchboard) -> None:

@@ -19,7 +19,8 @@ import serial_asyncio_fast
 
 from kvmswitchd.daemon import Daemon
 from kvmswitchd.switchboard import Switchboard
-from tests.daemon.conftest import start
+from tests.console.test_gpio import FakeRequest
+from tests.daemon.conftest import make_config, start
 from tests.serial.tesmart_client import InputCountProbe, lan_query, lan_set, query, switch
 
 WAIT = 10.0
@@ -244,3 +245,32 @@ async def test_lan_settings_written_on_one_connection_read_back_on_another_and_a
             "192.168.1.1",
         )
         assert [e for e in board.journal.recent(50) if e.kind == "state_reset"] == []
+
+
+async def test_a_press_on_a_gpio_front_panel_line_reaches_a_listening_client(
+    tmp_path: Path,
+) -> None:
+    # preflight wants the chip to exist under /dev; the fake line request stands in for gpiod
+    doc = {
+        "serial": [{"endpoint": "tcp://127.0.0.1:0", "dialect": "tesmart", "name": "lan"}],
+        "buttons": {"chip": "/dev/null", "lines": {"4": 17, "next": 22}},
+    }
+    fake = FakeRequest()
+    daemon = Daemon(make_config(doc), tmp_path / "state")
+    daemon.gpio_opener = lambda _spec: fake
+    try:
+        board = await daemon.start()
+        async with connected(board, "tcp", "lan") as (listener, writer):
+            writer.write(query())
+            assert await read(listener, 6) == report(1)
+            fake.press(17)
+            assert await read(listener, 6) == report(4)
+            fake.press(22)
+            assert await read(listener, 6) == report(1)  # next, wrapping on a 4-port unit
+        entries = [e for e in board.journal.recent(10) if e.kind == "switch"]
+        assert [(e.source, e.detail["via"]) for e in entries] == [
+            ("button", "gpio button 4"),
+            ("button", "gpio button next"),
+        ]
+    finally:
+        await daemon.stop()
