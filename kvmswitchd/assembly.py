@@ -169,6 +169,7 @@ def build_board(
     unusable = edids.restore(state.overrides, state.idle_monitor)
     resets += tuple(Reset(f"edids.overrides.{u}", why) for u, why in unusable.items())
     board = Switchboard(config, core, ports, journal, router, edids, monotonic=monotonic)
+    board.tesmart.settings = state.tesmart
     board.backends = backends
     router.typing = board.typing
     console = config.console

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from kvmswitchd.core.commands import Command, Origin, Outcome
@@ -18,4 +19,14 @@ class CommandBus(Protocol):
         Throttling of failed attempts is the caller's (the channel's) job as well as the
         bus's: the bus may refuse quickly while a source is throttled.
         """
+        ...
+
+
+class FocusFeed(Protocol):
+    """The switch's change events: what a channel subscribes to instead of each channel
+    telling it (the daemon's switchboard implements it)."""
+
+    def on_focus_change(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` after every focus change, from any channel (HTTP, hotkey,
+        button, serial, scan), inside the commit; returns the unsubscribe function."""
         ...

@@ -28,7 +28,7 @@ from kvmswitchd.core.ports import Channel, PortId
 from kvmswitchd.errors import ConfigError, StateFileError
 from kvmswitchd.preflight import Finding, preflight, server_tls
 from kvmswitchd.serial.adapter import SerialEndpoint
-from kvmswitchd.serial.endpoint import parse_endpoint
+from kvmswitchd.serial.endpoint import Dialect, parse_endpoint
 from kvmswitchd.statedir import StateDir
 from kvmswitchd.statefile import StateFile, StateSaver
 from kvmswitchd.switchboard import Switchboard
@@ -86,6 +86,8 @@ class Daemon:
         self._serial: list[SerialEndpoint] = []
         self.accounts: Accounts | None = None
         self._buttons: Any = None
+        # opens the [buttons] GPIO lines (console.gpio.Opener); None: gpiod. Tests pass a fake.
+        self.gpio_opener: Any = None
         self.setup_token: str | None = None
         self.warnings: tuple[Finding, ...] = ()  # preflight's, logged and journaled at start
 
@@ -237,23 +239,27 @@ class Daemon:
             # login has none of its own (its user's apply)
             rights = (spec.role, spec.ports) if not spec.login_required else NO_RIGHTS
             board.actors.lines[spec.name] = Actor(spec.name, *rights, ActorKind.LINE)
-            endpoint = SerialEndpoint(spec, board, on_event)  # its warnings: preflight's
+            # its warnings: preflight's; every tesmart endpoint is the one unit
+            endpoint = SerialEndpoint(spec, board, on_event, tesmart=board.tesmart, focus=board)
             await endpoint.start()
             self._serial.append(endpoint)
         board.extra_state["serial"] = lambda: [e.describe() for e in self._serial]
+        if any(spec.dialect is Dialect.TESMART for spec in specs):
+            # what TESmart clients set (buzzer, LED timeout, LAN): read-only here
+            board.extra_state["tesmart"] = board.tesmart.view
 
     def _start_buttons(self, board: Switchboard) -> None:
         spec = self.config.buttons
         if spec is None:
             return
-        from kvmswitchd.console.gpio import GpioButtons
+        from kvmswitchd.console.gpio import GpioButtons, open_lines
 
         def press(name: str) -> None:
             step = name in ("next", "prev")
             command = Step(1 if name == "next" else -1) if step else SwitchTo(name)
             board.run(command, Origin(Source.BUTTON, detail=f"gpio button {name}"))
 
-        self._buttons = GpioButtons(spec, press)
+        self._buttons = GpioButtons(spec, press, self.gpio_opener or open_lines)
         self._buttons.start()
 
     def _start_console(self, board: Switchboard) -> None:

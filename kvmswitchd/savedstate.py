@@ -18,9 +18,10 @@ from kvmswitchd.core.ports import Channel, PortId, parse_port_id
 from kvmswitchd.core.switch import validate_name
 from kvmswitchd.edids import Override
 from kvmswitchd.errors import InputError, PortError
+from kvmswitchd.serial.tesmart_unit import UnitSettings, read_settings
 
 # Top-level keys the daemon writes (``version`` is StateFile's own).
-KNOWN_KEYS = frozenset({"version", "focus", "names", "edids"})
+KNOWN_KEYS = frozenset({"version", "focus", "names", "edids", "tesmart"})
 EDID_KEYS = frozenset({"overrides", "idle_monitor"})
 # Characters of a bad key or value quoted in a Reset; a hostile file cannot make one
 # log line carry megabytes.
@@ -49,6 +50,7 @@ class SavedState:
     names: Mapping[int, str] = field(default_factory=dict)
     overrides: Mapping[int, Override] = field(default_factory=dict)
     idle_monitor: Mapping[int, bool] = field(default_factory=dict)
+    tesmart: UnitSettings = field(default_factory=UnitSettings)  # the TESmart unit's settings
 
 
 def read_saved_state(doc: object, ports: int) -> tuple[SavedState, tuple[Reset, ...]]:
@@ -65,10 +67,15 @@ def read_saved_state(doc: object, ports: int) -> tuple[SavedState, tuple[Reset, 
     )
     overrides = _overrides(_object(edids, "overrides", resets, "edids."), ports, resets)
     idle = _idle(_object(edids, "idle_monitor", resets, "edids."), ports, resets)
+    tesmart, bad = read_settings(doc.get("tesmart", {}))
+    resets += (
+        Reset(f"tesmart.{what}".rstrip("."), f"{why}; back to the factory value")
+        for what, why in bad
+    )
     if len(resets) > MAX_RESETS:
         more = len(resets) - MAX_RESETS + 1
         resets[MAX_RESETS - 1 :] = [Reset("state", f"{more} more bad entries dropped")]
-    return SavedState(focus, names, overrides, idle), tuple(resets)
+    return SavedState(focus, names, overrides, idle, tesmart), tuple(resets)
 
 
 def _object(

@@ -67,6 +67,7 @@ from kvmswitchd.errors import InputError, KvmError
 from kvmswitchd.journal import Journal
 from kvmswitchd.port import Port
 from kvmswitchd.router import Router
+from kvmswitchd.serial.tesmart_unit import TesmartUnit
 from kvmswitchd.storage.service import StorageService, switch_detail
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,9 @@ class Switchboard(BoardReads, BoardInput):
         self.persist: Callable[[dict[str, Any]], None] | None = None
         self._monotonic = monotonic
         self._listeners: list[Listener] = []
+        self._focus_listeners: list[Callable[[], None]] = []  # bus.FocusFeed's
+        # the emulated TESmart unit's settings, shared by its connections (saved with state)
+        self.tesmart = TesmartUnit(on_change=self._state_changed)
         self._state_pending = False
         self.on_dirty: Callable[[], None] = lambda: None  # the daemon saves state (debounced)
         self._scan_timer: asyncio.TimerHandle | None = None
@@ -241,6 +245,7 @@ class Switchboard(BoardReads, BoardInput):
                 )
         if moves:
             self._log_switch(moves, origin, force, storage_note)
+            self._focus_moved()
         self._state_changed()
         message = switch_message(moves)
         if storage_note.get("usb") == "held":
@@ -398,6 +403,18 @@ class Switchboard(BoardReads, BoardInput):
 
     # -- live updates and persistence -----------------------------------------------------
 
+    def on_focus_change(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """bus.FocusFeed: ``listener()`` after every focus move, whichever channel made it."""
+        self._focus_listeners.append(listener)
+        return lambda: self._focus_listeners.remove(listener)
+
+    def _focus_moved(self) -> None:
+        for listener in list(self._focus_listeners):
+            try:
+                listener()
+            except Exception:  # one bad listener must not stop the others, nor the switch
+                log.exception("focus listener failed")
+
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
@@ -441,6 +458,7 @@ class Switchboard(BoardReads, BoardInput):
             "focus": dict(self.core.focus_view()),
             "names": {str(u): n for u, n in self.core.names.items()},
             "edids": self.edids.snapshot(),
+            "tesmart": self.tesmart.view(),
         }
 
     def release_everything(self) -> None:

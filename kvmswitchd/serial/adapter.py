@@ -23,7 +23,7 @@ import contextlib
 import functools
 from collections.abc import Callable, Coroutine
 
-from kvmswitchd.bus import CommandBus
+from kvmswitchd.bus import CommandBus, FocusFeed
 from kvmswitchd.core.commands import Outcome
 from kvmswitchd.errors import KvmError
 from kvmswitchd.serial.channel import (
@@ -33,25 +33,25 @@ from kvmswitchd.serial.channel import (
     Close,
     EventKind,
     Execute,
+    FocusWatcher,
     LoginResult,
     Notice,
     Result,
     Send,
 )
-from kvmswitchd.serial.endpoint import EndpointSpec, LinkKind, build_core
+from kvmswitchd.serial.endpoint import EndpointSpec, LinkKind, build_core, busy_reply
 from kvmswitchd.serial.links import (
     CloseHook,
     EventSink,
     PtyLink,
+    Refusal,
     SetReading,
     TcpClient,
     serve_tty,
 )
 from kvmswitchd.serial.login import LoginThrottle
+from kvmswitchd.serial.tesmart_unit import TesmartUnit
 
-# Concurrent TCP clients per endpoint. Stops a connection flood from exhausting file
-# descriptors; further clients are refused (and reported).
-MAX_TCP_CLIENTS = 8
 # On stop, how long bus calls already running may take to finish before being cancelled.
 STOP_GRACE = 5.0
 # Bytes handed to a core in one receive_data call (the cores cost a few µs per byte).
@@ -104,6 +104,11 @@ class Session:
 
     def start(self) -> None:
         self._run(self.core.start)
+
+    def focus_changed(self) -> None:
+        """The input changed from some channel: a core that tells its peer does so."""
+        if isinstance(self.core, FocusWatcher):
+            self._run(self.core.focus_changed)
 
     def feed(self, data: bytes) -> None:
         if self.closed or not data:
@@ -243,10 +248,17 @@ class SerialEndpoint:
         *,
         retry_initial: float = 1.0,
         retry_max: float = 30.0,
-        make_core: Callable[[EndpointSpec, LoginThrottle], ChannelCore] = build_core,
+        make_core: Callable[[EndpointSpec, LoginThrottle], ChannelCore] | None = None,
+        tesmart: TesmartUnit | None = None,
+        focus: FocusFeed | None = None,
     ) -> None:
         self.spec = spec
-        self.make_core = make_core
+        # tesmart: the unit-wide settings, shared by every connection (and endpoint)
+        self.tesmart = tesmart or TesmartUnit()
+        self.make_core = make_core or functools.partial(build_core, tesmart=self.tesmart)
+        self._focus = focus  # told of every input change, from any channel
+        self._unsubscribe: Callable[[], None] | None = None
+        self._focus_pending = False
         self.bus = bus
         self.throttle = LoginThrottle()  # shared by every call/connection of this endpoint
         self.sessions: set[Session] = set()
@@ -288,6 +300,8 @@ class SerialEndpoint:
     async def start(self) -> None:
         """Open the endpoint. Raises DeviceError/OSError for a pty path or TCP port we can't use."""
         loop = asyncio.get_running_loop()
+        if self._focus is not None:
+            self._unsubscribe = self._focus.on_focus_change(self._focus_changed)
         match self.spec.kind:
             case LinkKind.PTY:
                 assert self.spec.path is not None  # the parser sets it for pty endpoints
@@ -306,6 +320,9 @@ class SerialEndpoint:
                 self.address = self._server.sockets[0].getsockname()[:2]
 
     async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         if self._pty is not None:
             self._pty.close()
         if self._server is not None:
@@ -343,6 +360,8 @@ class SerialEndpoint:
             "device": self.device,
             "address": f"{self.address[0]}:{self.address[1]}" if self.address else None,
             "connected": self.connected,
+            "clients": len(self._clients) if self.spec.kind is LinkKind.TCP else None,
+            "max_clients": self.spec.max_clients if self.spec.kind is LinkKind.TCP else None,
         }
 
     def _open_session(
@@ -354,9 +373,21 @@ class SerialEndpoint:
     ) -> Session:
         return Session(self, write, on_close, set_reading, peer)
 
-    def _admit(self, host: str) -> str | None:
+    def _focus_changed(self) -> None:
+        """Called inside the switch's commit: tell the sessions after it, once per turn."""
+        if not self._focus_pending:
+            self._focus_pending = True
+            asyncio.get_running_loop().call_soon(self._tell_focus)
+
+    def _tell_focus(self) -> None:
+        self._focus_pending = False
+        for session in list(self.sessions):
+            session.focus_changed()
+
+    def _admit(self, host: str) -> Refusal | None:
         if not self.spec.admits(host):
-            return "not in the allow-list"
-        if len(self._clients) >= MAX_TCP_CLIENTS:
-            return f"too many clients (max {MAX_TCP_CLIENTS})"
+            return Refusal("not in the allow-list")
+        if len(self._clients) >= self.spec.max_clients:
+            reason = f"too many clients (max {self.spec.max_clients})"
+            return Refusal(reason, busy=True, reply=busy_reply(self.spec))
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from kvmswitchd.core.commands import Command, Origin, Outcome, Source
 
@@ -117,6 +117,13 @@ class ChannelCore(Protocol):
     def next_deadline(self) -> float | None: ...
 
     def handle_timer(self, now: float) -> list[Action]: ...
+
+
+@runtime_checkable
+class FocusWatcher(Protocol):
+    """A core that tells its peer when the input changes from another channel (tesmart)."""
+
+    def focus_changed(self, now: float) -> list[Action]: ...
 
 
 def quote(text: str, limit: int = MAX_QUOTE) -> str:

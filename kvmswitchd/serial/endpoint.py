@@ -28,6 +28,7 @@ from kvmswitchd.serial.channel import ChannelCore
 from kvmswitchd.serial.login import LoginThrottle
 from kvmswitchd.serial.modem import DEFAULT_INIT, ModemLine
 from kvmswitchd.serial.tesmart import TesmartDialect
+from kvmswitchd.serial.tesmart_unit import TesmartUnit
 from kvmswitchd.serial.text import TextDialect
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
@@ -39,6 +40,11 @@ MAX_INIT_LEN = 60
 MAX_INIT_STRINGS = 16
 MAX_GUARD = 5.1  # S12 = 255 fiftieths of a second
 MAX_NAME_LEN = 64
+# Concurrent clients of one TCP endpoint: the default, and the most ``max_clients`` may
+# allow. Each client holds a file descriptor and a session; the cap stops a config from
+# letting a connection flood exhaust the daemon's descriptors (HTTP keeps its own reserve).
+DEFAULT_MAX_CLIENTS = 8
+MAX_CLIENTS = 64
 KEYS = (
     "endpoint",
     "name",
@@ -56,6 +62,8 @@ KEYS = (
     "idle_timeout",
     "role",
     "ports",
+    "notify",
+    "max_clients",
 )
 PARITY = {"none": "N", "even": "E", "odd": "O", "mark": "M", "space": "S"}
 HOSTNAME = re.compile(
@@ -100,6 +108,9 @@ class EndpointSpec:
     role: Role = Role.ADMIN
     ports: PortRestrictions = field(default_factory=lambda: MappingProxyType({}))
     key: str = "serial"  # where it was configured ("serial[0]"): the prefix of its warnings
+    # tesmart: send the unit's unsolicited input-change frames (false: request/reply only)
+    notify: bool = True
+    max_clients: int = DEFAULT_MAX_CLIENTS  # tcp: concurrent clients; the next is refused
 
     def warnings(self, *, auth: bool) -> list[str]:
         """Legal but unsafe or useless settings, each ``"serial[0]: ..."``. ``auth`` says
@@ -140,8 +151,19 @@ def _networks(allow: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress
     return tuple(ipaddress.ip_network(a, strict=False) for a in allow)
 
 
-def build_core(spec: EndpointSpec, throttle: LoginThrottle) -> ChannelCore:
-    """The core for one stream of ``spec`` (one per connection, per line, or per modem)."""
+def busy_reply(spec: EndpointSpec) -> bytes:
+    """What a TCP client refused for ``max_clients`` reads before the close: nothing for
+    tesmart (the units just close), one line for the text and aten dialects."""
+    if spec.dialect is Dialect.TESMART:
+        return b""
+    return f"ERR too many clients (max {spec.max_clients}); try again later\r\n".encode()
+
+
+def build_core(
+    spec: EndpointSpec, throttle: LoginThrottle, *, tesmart: TesmartUnit | None = None
+) -> ChannelCore:
+    """The core for one stream of ``spec`` (one per connection, per line, or per modem).
+    ``tesmart``: the unit-wide settings every tesmart core shares (None: this core's own)."""
     idle = None if spec.modem else spec.idle_timeout  # the modem times the whole call
 
     def dialect() -> ChannelCore:
@@ -156,7 +178,9 @@ def build_core(spec: EndpointSpec, throttle: LoginThrottle) -> ChannelCore:
                     idle_timeout=idle,
                 )
             case Dialect.TESMART:
-                return TesmartDialect(channel=spec.name, idle_timeout=idle)
+                return TesmartDialect(
+                    channel=spec.name, unit=tesmart, notify=spec.notify, idle_timeout=idle
+                )
             case Dialect.ATEN:
                 return AtenDialect(
                     channel=spec.name,
@@ -212,6 +236,12 @@ def parse_endpoint(table: Mapping[str, object], path: str) -> EndpointSpec:
         raise ConfigError(f"{path}.allow", "expected no allow-list: it applies to tcp endpoints")
     if "echo" in table and dialect is not Dialect.TEXT:
         raise ConfigError(f"{path}.echo", "expected no echo setting: only the text dialect echoes")
+    if "notify" in table and dialect is not Dialect.TESMART:
+        raise ConfigError(
+            f"{path}.notify", "expected no notify setting: only the tesmart dialect notifies"
+        )
+    if "max_clients" in table and kind is not LinkKind.TCP:
+        raise ConfigError(f"{path}.max_clients", "expected no client limit: it applies to tcp")
     for key in ("modem_init", "modem_guard"):
         if key in table and not modem:
             raise ConfigError(f"{path}.{key}", "expected modem = true for modem settings")
@@ -248,7 +278,16 @@ def parse_endpoint(table: Mapping[str, object], path: str) -> EndpointSpec:
         role=_role(table, path),
         ports=_restrictions(table, path),
         key=path,
+        notify=_bool(table, "notify", True, path),
+        max_clients=_max_clients(table, path),
     )
+
+
+def _max_clients(table: Mapping[str, object], path: str) -> int:
+    value = table.get("max_clients", DEFAULT_MAX_CLIENTS)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CLIENTS:
+        raise ConfigError(f"{path}.max_clients", f"expected an integer 1..{MAX_CLIENTS}")
+    return value
 
 
 def _role(table: Mapping[str, object], path: str) -> Role:

@@ -19,6 +19,7 @@ import functools
 import os
 import tty
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import serial
@@ -273,13 +274,24 @@ class TtyLine(asyncio.Protocol):
             self._lost.set_result(str(exc) if exc else "closed")
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a TCP client is not served. ``busy``: the endpoint is full, so the client is
+    told ``reply`` and the connection closed in order; otherwise (a stranger) it is
+    reset at once and told nothing."""
+
+    reason: str
+    busy: bool = False
+    reply: bytes = b""
+
+
 class TcpClient(asyncio.Protocol):
-    """One TCP connection; ``admit(host)`` returns a refusal reason or None."""
+    """One TCP connection; ``admit(host)`` returns a Refusal or None."""
 
     def __init__(
         self,
         open_stream: StreamFactory,
-        admit: Callable[[str], str | None],
+        admit: Callable[[str], Refusal | None],
         clients: set[asyncio.Transport],
         event: EventSink,
     ) -> None:
@@ -297,8 +309,12 @@ class TcpClient(asyncio.Protocol):
         self._peer = f"{peer[0]}:{peer[1]}"
         refusal = self._admit(str(peer[0]))
         if refusal is not None:
-            self._event(EventKind.REFUSED, f"{self._peer}: {refusal}")
-            transport.abort()
+            self._event(EventKind.REFUSED, f"{self._peer}: {refusal.reason}")
+            if refusal.busy:
+                transport.write(refusal.reply)
+                transport.close()  # after the reply is sent
+            else:
+                transport.abort()
             return
         self._transport = transport
         self._clients.add(transport)

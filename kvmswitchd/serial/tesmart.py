@@ -1,11 +1,24 @@
-"""The ``tesmart`` dialect: TESmart's binary protocol (reference §2.1), sans-IO.
+"""The ``tesmart`` dialect: TESmart's binary protocol (reference §2.1) as the units answer, sans-IO.
 
 Frames are 6 bytes both ways: ``AA BB 03 <cmd> <val> EE``. A switch names the port
-1-based; every command is answered with ``AA BB 03 11 <port> EE`` where the port is
-**0-based** (clients such as PiKVM read 6 bytes after every command). Anything that is
-not a frame is skipped up to the next ``AA``. The ASCII LAN-config queries of the TCP
-models (``IP?;`` → ``IP:192.168.001.010;``, ``IP:x.x.x.x;`` → ``OK``) are answered from
-in-memory values: they change nothing on this switch.
+1-based and is answered with ``AA BB 03 11 <port> EE``, the port **0-based**; so is a
+query. A switch to a port the unit does not have gets **no reply** (the units stay
+silent: a client finds the input count by switching from the highest port down and
+taking the first reply). The settings commands (buzzer, LED timeout, auto-detection)
+are stored and not answered. Anything that is not a frame is skipped up to the next
+``AA``.
+
+Whenever the input changes from any channel, the adapter calls ``focus_changed``: the
+core reads the active port through the bus (its line's rights) and sends the unit's
+unsolicited ``AA BB 03 11 <port> EE`` if it differs from what it last told its peer, so
+the client whose own switch was just answered gets no second frame. ``notify=False``
+(for clients that read strictly request/reply) sends none.
+
+The ASCII LAN commands of the TCP models read and write the unit-wide settings
+(:mod:`kvmswitchd.serial.tesmart_unit`): ``IP?`` answers ``IP:192.168.001.010;``
+(zero-padded octets; ``PT?`` answers ``PT:05000;``), with or without a trailing ``;``;
+``IP:x.x.x.x;`` answers ``OK``. A set ends at ``;``, CR or LF, at the start of the next
+command or frame, or after ``ASCII_GAP`` seconds without input.
 """
 
 from __future__ import annotations
@@ -15,14 +28,24 @@ import re
 
 from kvmswitchd.core.commands import GetStatus, Outcome, StatusView, SwitchTo
 from kvmswitchd.serial.channel import Action, ChannelBase, EventKind, Notice, Result, emit
+from kvmswitchd.serial.tesmart_unit import LED_TIMEOUTS, TesmartUnit, parse_address
 
 HEADER = b"\xaa\xbb\x03"
 TRAILER = 0xEE
 FRAME_LEN = 6
-# An ASCII LAN-config command (``IP:192.168.001.010;`` is 19 bytes). Stops a peer from
-# growing the ASCII buffer with a "command" that never ends in ';'.
+# An ASCII LAN command (``IP:192.168.001.010;`` is 19 bytes). Stops a peer from growing
+# the ASCII buffer with a "command" that never ends.
 MAX_ASCII = 32
 MAX_PORT_BYTE = 0xFF
+# Seconds of silence that end a LAN set sent without its ';' (``IP:10.0.0.5`` alone).
+ASCII_GAP = 0.3
+# The refusal that means "this unit has no such port": the units stay silent.
+NO_SUCH_PORT = "unknown_port"
+LAN_KEYS = {"IP": "ip", "GW": "gateway", "MA": "netmask", "PT": "port"}
+LAN_QUERY = re.compile(r"(IP|PT|GW|MA)\?")
+LAN_SET = re.compile(r"(IP|PT|GW|MA):\s*([0-9.]{1,15})")
+VALUE_CHARS = frozenset(b"0123456789. ")
+TERMINATORS = frozenset(b";\r\n")
 
 
 class TesmartCommand(enum.IntEnum):
@@ -34,51 +57,73 @@ class TesmartCommand(enum.IntEnum):
     AUTO_DETECT = 0x81  # 00 off / 01 on
 
 
+class Asked(enum.Enum):
+    """What the request out is for, and so how its outcome is answered."""
+
+    SWITCH = "switch"  # the new port; nothing if the port does not exist
+    QUERY = "query"  # the active port
+    PROBE = "probe"  # the input changed elsewhere: the port, if the peer does not know it
+
+
 def frame(command: int, value: int) -> bytes:
     return HEADER + bytes((command, value, TRAILER))
 
 
-def status_frame(status: StatusView) -> bytes:
-    """``AA BB 03 11 <port> EE`` for the keyboard/mouse focus; a cascade id reports its unit."""
+def port_index(status: StatusView) -> int:
+    """The 0-based unit of the keyboard/mouse focus; a cascade id reports its unit."""
     unit = status.focus.get("km", "1").partition(".")[0]
     index = int(unit) - 1 if unit.isascii() and unit.isdigit() else 0
-    return frame(TesmartCommand.STATUS, min(max(index, 0), MAX_PORT_BYTE))
+    return min(max(index, 0), MAX_PORT_BYTE)
 
 
-LAN_QUERY = re.compile(r"(IP|PT|GW|MA)\?")
-LAN_SET_ADDRESS = re.compile(r"(IP|GW|MA):\s*(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
-LAN_SET_PORT = re.compile(r"PT:\s*(\d{1,5})")
-
-
-def _dotted(octets: tuple[int, ...]) -> str:
-    return ".".join(f"{o:03d}" for o in octets)
+def status_frame(status: StatusView) -> bytes:
+    """``AA BB 03 11 <port> EE`` for the keyboard/mouse focus."""
+    return frame(TesmartCommand.STATUS, port_index(status))
 
 
 class TesmartDialect(ChannelBase):
-    def __init__(self, *, channel: str, idle_timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        channel: str,
+        unit: TesmartUnit | None = None,
+        notify: bool = True,
+        idle_timeout: float | None = None,
+    ) -> None:
         super().__init__(channel=channel, idle_timeout=idle_timeout)
+        self.unit = unit or TesmartUnit()  # shared by every connection of the daemon
+        self.notify = notify
         self._frame = bytearray()
         self._ascii = bytearray()
         self._ascii_overflow = False
+        self._ascii_at = 0.0  # when the last ASCII byte came
         self._skipped = 0
-        self._switched = False  # the outstanding request is a switch (then query status)
-        self.buzzer = True
-        self.led_timeout = 0
-        self.auto_detect = False
-        self.lan = {
-            "IP": _dotted((192, 168, 1, 10)),
-            "GW": _dotted((192, 168, 1, 1)),
-            "MA": _dotted((255, 255, 255, 0)),
-            "PT": "5000",
-        }
+        self._asked: Asked | None = None
+        self._told: int | None = None  # the port (0-based) this peer was last told
+        self._changed = False  # the input changed while a request was out
+
+    # -- unsolicited input-change frames ---------------------------------------------
+
+    def focus_changed(self, _now: float) -> list[Action]:
+        """The input changed (any channel): tell the peer, unless it already knows."""
+        out: list[Action] = []
+        if not self.notify or self.closed:
+            return out
+        if self._waiting is not None:
+            self._changed = True  # looked at once the request is answered
+        else:
+            self._ask(Asked.PROBE, GetStatus(), out)
+        return out
+
+    # -- frames -------------------------------------------------------------------------
 
     def _byte(self, byte: int, now: float, out: list[Action]) -> None:
         if not self._frame:
             if byte == HEADER[0]:
+                self._end_ascii(out)
                 self._frame.append(byte)
-                self._ascii.clear()
             else:
-                self._ascii_byte(byte, out)
+                self._ascii_byte(byte, now, out)
             return
         self._frame.append(byte)
         n = len(self._frame)
@@ -98,70 +143,121 @@ class TesmartDialect(ChannelBase):
             self._frame_done(command, value, out)
 
     def _frame_done(self, command: int, value: int, out: list[Action]) -> None:
-        if self._skipped:
-            out.append(Notice(EventKind.PROTOCOL, f"skipped {self._skipped} bytes of garbage"))
-            self._skipped = 0
+        self._report_skipped(out)
         match command:
+            case TesmartCommand.SWITCH if value == 0:
+                pass  # there is no input 0 on any unit: silence, as for any missing port
             case TesmartCommand.SWITCH:
-                self._switched = True
-                self._request(SwitchTo(str(value)), out)
-                return
-            case TesmartCommand.BUZZER:
-                self.buzzer = bool(value)
-            case TesmartCommand.LED_TIMEOUT:
-                self.led_timeout = value
-            case TesmartCommand.AUTO_DETECT:
-                self.auto_detect = bool(value)
+                self._ask(Asked.SWITCH, SwitchTo(str(value)), out)
             case TesmartCommand.QUERY:
-                pass
+                self._ask(Asked.QUERY, GetStatus(), out)
+            case TesmartCommand.BUZZER if value in (0, 1):
+                self.unit.update(buzzer=bool(value))
+            case TesmartCommand.LED_TIMEOUT if value in LED_TIMEOUTS:
+                self.unit.update(led_timeout=value)
+            case TesmartCommand.AUTO_DETECT if value in (0, 1):
+                self.unit.update(auto_detect=bool(value))
+            case TesmartCommand.BUZZER | TesmartCommand.LED_TIMEOUT | TesmartCommand.AUTO_DETECT:
+                out.append(
+                    Notice(EventKind.PROTOCOL, f"command 0x{command:02x}: value {value} ignored")
+                )
             case _:
                 out.append(Notice(EventKind.PROTOCOL, f"unknown command 0x{command:02x} ignored"))
-                return
-        # Settings and queries are acknowledged with the active port, like a switch.
-        self._switched = False
-        self._request(GetStatus(), out)
+
+    def _ask(self, asked: Asked, command: GetStatus | SwitchTo, out: list[Action]) -> None:
+        self._asked = asked
+        self._request(command, out)
 
     def _completed(self, result: Result, _now: float, out: list[Action]) -> None:
+        asked, self._asked = self._asked, None
         if not isinstance(result, Outcome):
             return
-        switched, self._switched = self._switched, False
-        if result.status is not None:
-            emit(out, status_frame(result.status))
-        elif switched:
-            # A switch (done or refused) is answered with the port now active.
-            self._request(GetStatus(), out)
-        else:
+        if asked is Asked.SWITCH and result.error == NO_SUCH_PORT:
+            pass  # the units stay silent
+        elif result.status is not None:
+            index = port_index(result.status)
+            if asked is not Asked.PROBE or index != self._told:
+                emit(out, frame(TesmartCommand.STATUS, index))
+                self._told = index
+        elif asked is Asked.SWITCH:
+            # refused (rights, busy): answered with the port still active
+            self._ask(Asked.QUERY, GetStatus(), out)
+            return
+        elif asked is Asked.QUERY:
             reason = result.error or result.message or "no status"
             out.append(Notice(EventKind.ERROR, f"status unavailable: {reason}"))
+        if self._changed:
+            self._changed = False
+            self._ask(Asked.PROBE, GetStatus(), out)
 
     # -- ASCII LAN configuration --------------------------------------------------------
 
-    def _ascii_byte(self, byte: int, out: list[Action]) -> None:
-        if byte == ord(";"):
-            if not self._ascii_overflow:
-                self._lan_command(self._ascii.decode("ascii").strip().upper(), out)
-            self._ascii.clear()
-            self._ascii_overflow = False
-        elif 0x20 <= byte < 0x7F:
-            if len(self._ascii) < MAX_ASCII:
-                self._ascii.append(byte)
-            else:
-                self._ascii_overflow = True
-        else:
+    def _ascii_byte(self, byte: int, now: float, out: list[Action]) -> None:
+        if byte in TERMINATORS:
+            self._end_ascii(out)
+            return
+        if byte not in VALUE_CHARS and LAN_SET.fullmatch(self._text()):
+            self._end_ascii(out)  # a set without ';', and the next command begins
+        if not 0x20 <= byte < 0x7F:
             self._ascii.clear()
             self._ascii_overflow = False
             self._skipped += 1
+            return
+        if len(self._ascii) >= MAX_ASCII:
+            self._ascii_overflow = True
+            return
+        self._ascii.append(byte)
+        self._ascii_at = now
+        if byte == ord("?"):
+            self._end_ascii(out)  # a query is complete at its '?'; a ';' after it is empty
+
+    def _text(self) -> str:
+        return self._ascii.decode("ascii").strip().upper()
+
+    def _end_ascii(self, out: list[Action]) -> None:
+        text, overflow = self._text(), self._ascii_overflow
+        self._ascii.clear()
+        self._ascii_overflow = False
+        if overflow:
+            self._skipped += MAX_ASCII
+        elif text:
+            self._lan_command(text, out)
 
     def _lan_command(self, text: str, out: list[Action]) -> None:
+        settings = self.unit.settings
         if query := LAN_QUERY.fullmatch(text):
-            emit(out, f"{query[1]}:{self.lan[query[1]]};".encode("ascii"))
-        elif (address := LAN_SET_ADDRESS.fullmatch(text)) and all(
-            int(o) <= 255 for o in address.groups()[1:]
-        ):
-            self.lan[address[1]] = _dotted(tuple(int(o) for o in address.groups()[1:]))
-            emit(out, b"OK")
-        elif (port := LAN_SET_PORT.fullmatch(text)) and 0 < int(port[1]) < 65536:
-            self.lan["PT"] = str(int(port[1]))
-            emit(out, b"OK")
-        else:
-            self._skipped += len(text) + 1
+            key = LAN_KEYS[query[1]]
+            value = getattr(settings, key)
+            shown = f"{value:05d}" if key == "port" else ".".join(f"{o:03d}" for o in value)
+            self._report_skipped(out)
+            emit(out, f"{query[1]}:{shown};".encode("ascii"))
+            return
+        if lan_set := LAN_SET.fullmatch(text):
+            key, raw = LAN_KEYS[lan_set[1]], lan_set[2]
+            if key == "port":
+                if raw.isdigit() and 0 < int(raw) < 65536:
+                    self.unit.update(port=int(raw))
+                    self._report_skipped(out)
+                    emit(out, b"OK")
+                    return
+            elif (address := parse_address(raw)) is not None:
+                self.unit.update(**{key: address})
+                self._report_skipped(out)
+                emit(out, b"OK")
+                return
+        self._skipped += len(text) + 1
+
+    def _deadline(self) -> float | None:
+        if self._ascii and LAN_SET.fullmatch(self._text()):
+            return self._ascii_at + ASCII_GAP
+        return None
+
+    def _timer(self, now: float, out: list[Action]) -> None:
+        deadline = self._deadline()
+        if deadline is not None and now >= deadline:
+            self._end_ascii(out)
+
+    def _report_skipped(self, out: list[Action]) -> None:
+        if self._skipped:
+            out.append(Notice(EventKind.PROTOCOL, f"skipped {self._skipped} bytes of garbage"))
+            self._skipped = 0

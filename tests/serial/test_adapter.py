@@ -13,9 +13,9 @@ import serial_asyncio_fast
 
 from kvmswitchd.core.commands import Command, Origin, Outcome, Rename, Source, SwitchTo
 from kvmswitchd.errors import DeviceError
-from kvmswitchd.serial.adapter import MAX_TCP_CLIENTS, SerialEndpoint
+from kvmswitchd.serial.adapter import SerialEndpoint
 from kvmswitchd.serial.channel import Action, ChannelCore
-from kvmswitchd.serial.endpoint import EndpointSpec, parse_endpoint
+from kvmswitchd.serial.endpoint import DEFAULT_MAX_CLIENTS, EndpointSpec, parse_endpoint
 from kvmswitchd.serial.login import LoginThrottle
 from kvmswitchd.serial.text import TextDialect
 from tests.serial.fakes import WAIT, Events, FakeSwitch, PtyPeer, assert_nothing_left_running
@@ -171,23 +171,51 @@ async def test_tcp_peer_outside_the_allow_list_is_refused(serve: list[SerialEndp
     assert detail == f"tcp:0: 127.0.0.1:{port}: not in the allow-list"
 
 
-async def test_a_client_past_the_limit_is_refused_with_its_peer_named(
+async def test_a_text_client_past_the_default_limit_is_told_why_and_closed(
     serve: list[SerialEndpoint],
 ) -> None:
     s = await start(serve, {"endpoint": "tcp://127.0.0.1:0", "name": "lan"})
     assert s.endpoint.address is not None
-    clients = [await asyncio.open_connection(*s.endpoint.address) for _ in range(MAX_TCP_CLIENTS)]
+    clients = [
+        await asyncio.open_connection(*s.endpoint.address) for _ in range(DEFAULT_MAX_CLIENTS)
+    ]
     for reader, _ in clients:
         await read_until(reader, b"login: ")
     reader, writer = await asyncio.open_connection(*s.endpoint.address)
     async with asyncio.timeout(WAIT):
-        assert await reader.read() == b""
+        assert await reader.read() == b"ERR too many clients (max 8); try again later\r\n"
     await s.events.wait("refused")
     port = writer.get_extra_info("sockname")[1]
-    assert s.events.details("refused") == [
-        f"lan: 127.0.0.1:{port}: too many clients (max {MAX_TCP_CLIENTS})"
-    ]
+    assert s.events.details("refused") == [f"lan: 127.0.0.1:{port}: too many clients (max 8)"]
     for _, w in [*clients, (reader, writer)]:
+        w.close()
+
+
+async def test_a_tesmart_client_past_its_configured_limit_is_closed_without_a_word(
+    serve: list[SerialEndpoint],
+) -> None:
+    table = {"endpoint": "tcp://127.0.0.1:0", "dialect": "tesmart", "max_clients": 2}
+    s = await start(serve, table)
+    assert s.endpoint.address is not None
+    clients = [await asyncio.open_connection(*s.endpoint.address) for _ in range(2)]
+    for reader, writer in clients:  # both are served
+        writer.write(bytes.fromhex("AABB031000EE"))
+        async with asyncio.timeout(WAIT):
+            assert await reader.readexactly(6) == bytes.fromhex("AABB031100EE")
+    reader, writer = await asyncio.open_connection(*s.endpoint.address)
+    writer.write(bytes.fromhex("AABB031000EE"))
+    async with asyncio.timeout(WAIT):
+        assert await reader.read() == b""  # closed in order (not reset), nothing said
+    await s.events.wait("refused")
+    assert s.events.details("refused")[0].endswith(": too many clients (max 2)")
+    assert (s.endpoint.describe()["clients"], s.endpoint.describe()["max_clients"]) == (2, 2)
+    clients[0][1].close()
+    await s.events.wait("disconnected")
+    reader, late = await asyncio.open_connection(*s.endpoint.address)  # room again
+    late.write(bytes.fromhex("AABB031000EE"))
+    async with asyncio.timeout(WAIT):
+        assert await reader.readexactly(6) == bytes.fromhex("AABB031100EE")
+    for w in (clients[1][1], writer, late):
         w.close()
 
 

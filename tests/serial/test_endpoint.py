@@ -9,16 +9,20 @@ from kvmswitchd.errors import ConfigError
 from kvmswitchd.serial.aten import AtenDialect
 from kvmswitchd.serial.endpoint import (
     ANYWHERE,
+    DEFAULT_MAX_CLIENTS,
     LOOPBACK,
+    MAX_CLIENTS,
     Dialect,
     EndpointSpec,
     LinkKind,
     build_core,
+    busy_reply,
     parse_endpoint,
 )
 from kvmswitchd.serial.login import LoginThrottle
 from kvmswitchd.serial.modem import ModemLine
 from kvmswitchd.serial.tesmart import TesmartDialect
+from kvmswitchd.serial.tesmart_unit import TesmartUnit
 from kvmswitchd.serial.text import TextDialect
 
 
@@ -248,3 +252,55 @@ def test_a_line_s_spec_answers_permission_checks_as_a_user_would() -> None:
     assert allows(spec, Permission.VIEW, "12")
     assert not allows(spec, Permission.CONFIGURE, "1")
     assert allows(parse(endpoint="pty:/x"), Permission.CONFIGURE, "4")
+
+
+# -- tesmart notify and the TCP client limit ------------------------------------------
+
+
+def test_tcp_endpoints_take_a_client_limit_and_tesmart_a_notify_switch() -> None:
+    assert parse(endpoint="tcp://127.0.0.1:1").max_clients == DEFAULT_MAX_CLIENTS == 8
+    assert parse(endpoint="tcp://127.0.0.1:1", max_clients=MAX_CLIENTS).max_clients == 64
+    spec = parse(endpoint="tcp://127.0.0.1:1", dialect="tesmart", notify=False, max_clients=1)
+    assert (spec.notify, spec.max_clients) == (False, 1)
+    core = build_core(spec, LoginThrottle())
+    assert isinstance(core, TesmartDialect) and core.notify is False
+    assert parse(endpoint="/dev/x", dialect="tesmart").notify is True
+
+
+def test_tesmart_cores_of_one_endpoint_share_the_unit_they_are_built_with() -> None:
+    unit = TesmartUnit()
+    spec = parse(endpoint="tcp://127.0.0.1:1", dialect="tesmart")
+    first, second = (build_core(spec, LoginThrottle(), tesmart=unit) for _ in range(2))
+    assert isinstance(first, TesmartDialect) and isinstance(second, TesmartDialect)
+    assert first.unit is second.unit is unit
+
+
+def test_a_refused_client_is_told_why_in_its_dialect() -> None:
+    assert busy_reply(parse(endpoint="tcp://127.0.0.1:1", dialect="tesmart")) == b""
+    text = parse(endpoint="tcp://127.0.0.1:1", max_clients=3)
+    assert busy_reply(text) == b"ERR too many clients (max 3); try again later\r\n"
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "fragment"),
+    [
+        ({"endpoint": "tcp://:1", "max_clients": 0}, "serial[0].max_clients", "1..64"),
+        ({"endpoint": "tcp://:1", "max_clients": 65}, "serial[0].max_clients", "1..64"),
+        ({"endpoint": "tcp://:1", "max_clients": True}, "serial[0].max_clients", "1..64"),
+        ({"endpoint": "tcp://:1", "max_clients": "8"}, "serial[0].max_clients", "1..64"),
+        ({"endpoint": "/dev/x", "max_clients": 2}, "serial[0].max_clients", "tcp"),
+        ({"endpoint": "/dev/x", "notify": False}, "serial[0].notify", "only the tesmart"),
+        (
+            {"endpoint": "/dev/x", "dialect": "tesmart", "notify": "no"},
+            "serial[0].notify",
+            "true or false",
+        ),
+    ],
+)
+def test_bad_limits_and_notify_settings_name_their_key(
+    table: dict[str, object], key: str, fragment: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_endpoint(table, "serial[0]")
+    assert caught.value.path == key
+    assert fragment in caught.value.message

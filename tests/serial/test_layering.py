@@ -9,7 +9,17 @@ import pytest
 
 import kvmswitchd.serial
 
-CORES = ["channel", "login", "text", "replies", "tesmart", "aten", "modem", "endpoint"]
+CORES = [
+    "channel",
+    "login",
+    "text",
+    "replies",
+    "tesmart",
+    "tesmart_unit",
+    "aten",
+    "modem",
+    "endpoint",
+]
 FORBIDDEN = {"asyncio", "os", "time", "socket", "select", "serial", "serial_asyncio_fast", "tty"}
 
 

@@ -133,7 +133,8 @@ TESMART_SCRIPT = (
     bytes.fromhex(
         "AABB031000EE 00 AABB030103EE AA AABB030201EE AABB031000EE FF AABB030110EE".replace(" ", "")
     )
-    + b"IP?;PT:5001;PT?;"
+    + b"IP?;PT:5001;PT?;IP?GW:10.0.0.1\r\nMA:255.255.0.0GW?MA?"
+    + bytes.fromhex("AABB030109EE AABB030200EE AABB031000EE".replace(" ", ""))
 )
 # (Not NO CARRIER: a carrier lost while a request is out rightly drops its reply, and
 # whether it was out depends on timing. Its handling is tested in test_modem.py.)
