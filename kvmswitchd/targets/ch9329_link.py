@@ -34,7 +34,7 @@ from hid import ch9329
 from hid.ch9329 import BadFrame, ChipInfo, Cmd, Frame, FrameReader, Status
 from hid.leds import Leds
 from hid.pacing import ReportKind, ReportQueue
-from kvmswitchd.errors import RemoteProtocolError
+from kvmswitchd.errors import InputError, RemoteProtocolError
 
 # Seconds between GET_INFO polls while the link is up (LEDs and the target's USB state
 # stay this fresh), and between probes of a chip that stopped answering.
@@ -357,7 +357,11 @@ class Ch9329Link:
         while (iface := self._next_iface(now)) is not None:
             report = self.queues[iface].peek(now)
             assert report is not None  # _next_iface saw it
-            frames = self._frames(iface, report)
+            try:
+                frames = self._frames(iface, report)
+            except InputError:  # not a report of this port's format: skip it
+                self.counters["rejected"] += 1
+                frames = []
             if frames:
                 self._pending = _Pending(frames, iface)
                 self._send(now)
@@ -401,6 +405,8 @@ class Ch9329Link:
             return byte - 0x100 if byte & 0x80 else byte
 
         addr = self.address
+        if len(report) < (6 if self.absolute else 4):
+            raise InputError(f"a {len(report)}-byte mouse report is too short for this port")
         if self.absolute:
             x = int.from_bytes(report[1:3], "little")
             y = int.from_bytes(report[3:5], "little")
