@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import serial
@@ -102,7 +102,7 @@ class Ch9329Target:
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
-        self._waiters: list[tuple[Any, asyncio.Future[None]]] = []
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._screen: ScreenCache | None = None
 
     # -- TargetBackend ----------------------------------------------------------------
@@ -165,17 +165,18 @@ class Ch9329Target:
 
     async def wait_for(self, state: LinkState) -> None:
         """Return once the link is in ``state``."""
-        await self._wait(lambda: self.link.state is state)
+        await self.wait_until(lambda: self.link.state is state)
 
     async def drained(self) -> None:
         """Return once every queued report has been taken by the chip."""
-        await self._wait(self._idle)
+        await self.wait_until(self._idle)
 
     def _idle(self) -> bool:
         link = self.link
         return link.online and not any(len(q) for q in link.queues) and not link.busy
 
-    async def _wait(self, done: Any) -> None:
+    async def wait_until(self, done: Callable[[], bool]) -> None:
+        """Return once ``done()`` holds (checked after every byte, timer and report)."""
         if done():
             return
         assert self._loop is not None, "start() first"
