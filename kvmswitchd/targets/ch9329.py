@@ -168,12 +168,9 @@ class Ch9329Target:
         await self.wait_until(lambda: self.link.state is state)
 
     async def drained(self) -> None:
-        """Return once every queued report has been taken by the chip."""
-        await self.wait_until(self._idle)
-
-    def _idle(self) -> bool:
-        link = self.link
-        return link.online and not any(len(q) for q in link.queues) and not link.busy
+        """Return once every queued report has been taken by the chip (and the LEDs read
+        again after a lock key)."""
+        await self.wait_until(lambda: self.link.settled)
 
     async def wait_until(self, done: Callable[[], bool]) -> None:
         """Return once ``done()`` holds (checked after every byte, timer and report)."""

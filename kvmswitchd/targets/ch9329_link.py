@@ -49,6 +49,11 @@ REPLY_SLACK: Final = 0.1
 # The longest exchange we wait on: a 14-byte keyboard frame and a 14-byte GET_INFO reply.
 EXCHANGE_BYTES: Final = 30
 BITS_PER_BYTE: Final = 10  # 8N1
+# After the chip took a lock key press (Caps, Num, Scroll Lock), GET_INFO is asked this
+# soon rather than at the next poll: the host answers a lock key with its LED report
+# within a few milliseconds, and the port's LEDs should follow as fast.
+LOCK_POLL_DELAY: Final = 0.05
+LOCK_USAGES: Final = frozenset({0x39, 0x47, 0x53})
 BAUDS: Final = (1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200)
 DEFAULT_BAUD: Final = 9600
 KINDS: Final = ("keyboard", "mouse")
@@ -150,6 +155,7 @@ class Ch9329Link:
         self._events: list[Event] = []
         self._pending: _Pending | None = None
         self._due = 0.0  # the next GET_INFO (a poll online, a probe offline)
+        self._lock_poll = False  # a lock key went out: GET_INFO is due soon for the LEDs
 
     @property
     def online(self) -> bool:
@@ -159,6 +165,16 @@ class Ch9329Link:
     def busy(self) -> bool:
         """A command is in flight (a report, or a GET_INFO poll)."""
         return self._pending is not None
+
+    @property
+    def settled(self) -> bool:
+        """Online, every report taken, and the LEDs read since the last lock key."""
+        return (
+            self.online
+            and self._pending is None
+            and not self._lock_poll
+            and not any(len(q) or q.stalled for q in self.queues)
+        )
 
     # -- the port's side --------------------------------------------------------------
 
@@ -285,6 +301,9 @@ class Ch9329Link:
         assert pending is not None  # called for a reply to it
         frame = pending.frames.pop(0)
         if frame.cmd == Cmd.SEND_KB_GENERAL_DATA:
+            if LOCK_USAGES.intersection(frame.data[2:]) - set(self._general[2:]):
+                self._lock_poll = True
+                self._due = min(self._due, now + LOCK_POLL_DELAY)
             self._general = frame.data
         elif frame.cmd == Cmd.SEND_KB_MEDIA_DATA:
             self._media = int.from_bytes(frame.data[1:], "little")
@@ -299,6 +318,7 @@ class Ch9329Link:
     def _info(self, info: ChipInfo, now: float) -> None:
         self.info = info
         self._due = now + self.info_interval
+        self._lock_poll = False
         if info.leds != self.leds:
             self.leds = info.leds
             self._events.append(LedsChanged(info.leds))
@@ -427,6 +447,7 @@ class Ch9329Link:
         for queue in self.queues:
             queue.clear()
         self._order.clear()
+        self._lock_poll = False
         self._general, self._media = bytes(8), 0  # unknown: send the state in full again
 
     def _set_state(self, state: LinkState, reason: str) -> None:

@@ -6,7 +6,14 @@ from hid.ch9329 import Frame, FrameReader
 from hid.keyboard import BootKeyboard
 from hid.leds import Leds
 from hid.mouse import AbsolutePointer, RelativeMouse
-from kvmswitchd.targets.ch9329_link import Ch9329Link, LedsChanged, LinkState, StateChanged
+from kvmswitchd.targets.ch9329_link import (
+    INFO_INTERVAL,
+    LOCK_POLL_DELAY,
+    Ch9329Link,
+    LedsChanged,
+    LinkState,
+    StateChanged,
+)
 from tests.ch9329.line import Line
 
 
@@ -135,15 +142,19 @@ def test_get_info_is_polled_and_its_led_bits_become_the_ports_leds() -> None:
     kb = BootKeyboard()
     line.link.push_keyboard(kb.key(0x39, True) or b"", line.now)  # Caps Lock
     line.link.push_keyboard(kb.key(0x39, False) or b"", line.now)
-    line.settle()
+    line.pump()
     assert line.chip.leds == Leds(caps=True)
     assert line.link.leds == Leds()  # not polled yet
-    polls = line.link.counters["commands"]
-    line.settle(1.0)
+    assert not line.link.settled
+    line.run(lambda: line.link.settled, limit=LOCK_POLL_DELAY)  # polled soon after a lock key
     assert line.link.leds == Leds(caps=True)
     assert LedsChanged(Leds(caps=True)) in line.events
-    assert line.link.counters["commands"] == polls + 1  # one poll per interval
     assert line.replies[-1] == hx("57 AB 00 81 08 30 01 02 00 00 00 00 00 BE")
+    line.chip.leds = Leds(num=True)  # the host set its LEDs by itself
+    polls = line.link.counters["commands"]
+    line.settle(INFO_INTERVAL)
+    assert line.link.counters["commands"] == polls + 1  # one poll per interval
+    assert line.link.leds == Leds(num=True)
 
 
 def test_a_target_that_is_unplugged_is_offline_until_it_enumerates_again() -> None:
