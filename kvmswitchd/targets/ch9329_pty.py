@@ -7,7 +7,8 @@ is pulling the cable: the host's next read fails. ``open()`` again plugs it back
 new pts, the symlink moved to it).
 
 ``mangle`` (tests) sees every chunk in each direction (``"in"``: host to chip, ``"out"``)
-and returns what gets through, to inject line noise.
+and returns what gets through, to inject line noise. ``serve_chip`` is ``kvmswitchd
+ch9329-chip``: a chip on a pty for a daemon in another process, echoing what it types.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import tty
 from collections.abc import Callable
+from typing import TextIO
 
 from kvmswitchd.serial.links import place_symlink
 from kvmswitchd.targets.ch9329_chip import EmulatedChip
+from kvmswitchd.targets.computer import VirtualComputer
 
 READ_SIZE = 4096
 # Reply bytes held for a host that does not read. A chip answers a few bytes per command;
@@ -31,11 +35,17 @@ Mangle = Callable[[str, bytes], bytes]
 
 class ChipPty:
     def __init__(
-        self, chip: EmulatedChip, *, link: str | None = None, mangle: Mangle | None = None
+        self,
+        chip: EmulatedChip,
+        *,
+        link: str | None = None,
+        mangle: Mangle | None = None,
+        on_input: Callable[[], None] | None = None,
     ) -> None:
         self.chip = chip
         self.link = link
         self.mangle = mangle
+        self.on_input = on_input  # called after each chunk the chip took
         self.device: str | None = None
         self._master = -1
         self._slave = -1
@@ -104,6 +114,8 @@ class ChipPty:
         if data:
             assert self._loop is not None
             self._send(self.chip.receive_data(data, self._loop.time()))
+            if self.on_input is not None:
+                self.on_input()
         self._rearm()
 
     def _tick(self) -> None:
@@ -154,3 +166,29 @@ class ChipPty:
         if not self._out:
             assert self._loop is not None
             self._loop.remove_writer(self._master)
+
+
+async def serve_chip(link: str | None, address: int, mouse: str, out: TextIO) -> None:
+    """An emulated chip on a pty until SIGINT/SIGTERM; prints where, then each line the
+    virtual computer's screen shows as it changes."""
+    computer = VirtualComputer(mouse=mouse)
+    shown = [computer.screen.version]
+
+    def echo() -> None:
+        if computer.screen.version != shown[0]:
+            shown[0] = computer.screen.version
+            print(f"screen: {computer.screen.lines[-1]}", file=out, flush=True)
+
+    # the pty is far from a UART: give a frame split across reads time to complete
+    pty = ChipPty(EmulatedChip(computer, address=address, packet_gap=0.1), link=link, on_input=echo)
+    path = pty.open()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"emulated CH9329 (address {address:#04x}) on {path}", file=out, flush=True)
+    print(f'set ch9329_device = "{path}" on a target = "ch9329" port', file=out, flush=True)
+    try:
+        await stop.wait()
+    finally:
+        pty.close()
