@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +99,12 @@ def test_a_missing_device_is_a_warning_the_port_waits_for_it(tmp_path: Path) -> 
     there.touch()
     assert not preflight(parse_config(port(ch9329_device=str(there)))).warnings
     assert not preflight(parse_config(port(ch9329_device="emulated"))).warnings
+
+
+def test_the_readmes_ch9329_example_is_a_valid_config() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### CH9329 ports", 1)[1]
+    block = re.findall(r"```toml\n(.*?)```", section, re.S)[0]
+    config = parse_config(tomllib.loads(block))
+    assert config.port(3).target == "ch9329" and config.port(3).mouse == "absolute"
+    assert "kvmswitchd ch9329-chip --link" in section  # exercised by test_cli
