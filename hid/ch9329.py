@@ -277,6 +277,20 @@ def rel_mouse_frame(buttons: int, dx: int, dy: int, wheel: int = 0, addr: int = 
     return Frame(addr, Cmd.SEND_MS_REL_DATA, bytes((0x01, buttons & 0xFF, *deltas)))
 
 
+def mouse_report_frame(report: bytes, *, absolute: bool, addr: int = 0) -> Frame:
+    """One of our mouse reports (``hid.mouse``: relative ``[buttons dx dy wheel (pan)]``,
+    absolute ``[buttons x16 y16 wheel (pan)]`` in 0..32767) as the chip's frame; the chip
+    has no horizontal wheel, so pan is dropped."""
+    if len(report) < (6 if absolute else 4):
+        raise InputError(f"a {len(report)}-byte mouse report is too short for this port")
+    if absolute:
+        x = int.from_bytes(report[1:3], "little")
+        y = int.from_bytes(report[3:5], "little")
+        return abs_mouse_frame(report[0], x, y, _signed(report[5]), addr)
+    dx, dy, wheel = (_signed(b) for b in report[1:4])
+    return rel_mouse_frame(report[0], dx, dy, wheel, addr)
+
+
 def parse_abs_mouse_data(data: bytes) -> AbsoluteReport:
     """Chip side: SEND_MS_ABS_DATA payload → buttons, x/y in the chip's 0..4095, wheel."""
     if len(data) != ABS_DATA_LEN or data[0] != 0x02:

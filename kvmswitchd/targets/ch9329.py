@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 EMULATED: Final = "emulated"
 RETRY: Final = 0.5  # seconds before the first re-open of a device that failed
 RETRY_MAX: Final = 8.0  # the longest wait between re-opens
+# Seconds stop() lets the reports already queued (the release-all of a shutdown) reach a
+# chip that is online, so no key stays down on the target after the daemon is gone.
+STOP_DRAIN: Final = 0.5
+# The emulated chip answers at once: a reply later than this means our own event loop was
+# busy, not that the chip is gone, so it is not retried sooner (no duplicated report).
+EMULATED_REPLY_TIMEOUT: Final = 1.0
 
 
 class _Line(asyncio.Protocol):
@@ -83,7 +89,9 @@ class Ch9329Target:
         self.baud = baud
         self.name = name
         self.retry = retry
-        timeout = reply_timeout if reply_timeout is not None else reply_timeout_for(baud)
+        timeout = reply_timeout
+        if timeout is None:
+            timeout = EMULATED_REPLY_TIMEOUT if device == EMULATED else reply_timeout_for(baud)
         self.link = Ch9329Link(address=address, mouse=mouse, kinds=kinds, reply_timeout=timeout)
         self.chip_pty: Any = None  # the emulated chip's ChipPty (device = "emulated")
         self.computer: Any = None
@@ -147,6 +155,9 @@ class Ch9329Target:
         self._task = self._loop.create_task(self._run(), name=f"{self.name} serial")
 
     async def stop(self) -> None:
+        if self._task is not None and self.link.online:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.drained(), STOP_DRAIN)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -24,17 +24,16 @@ and re-arms one timer at ``next_deadline``.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum, IntEnum
+from enum import Enum
 from typing import Any, Final
 
 from hid import ch9329
 from hid.ch9329 import BadFrame, ChipInfo, Cmd, Frame, FrameReader, Status
 from hid.leds import Leds
-from hid.pacing import ReportKind, ReportQueue
 from kvmswitchd.errors import InputError, RemoteProtocolError
+from kvmswitchd.targets.ch9329_lanes import Iface, Lanes
 
 # Seconds between GET_INFO polls while the link is up (LEDs and the target's USB state
 # stay this fresh), and between probes of a chip that stopped answering.
@@ -75,11 +74,6 @@ class LinkState(Enum):
     NO_TARGET = "no_target"  # the chip answers, but its USB side has no host
 
 
-class Iface(IntEnum):
-    KEYBOARD = 0
-    MOUSE = 1
-
-
 @dataclass(frozen=True, slots=True)
 class LedsChanged:
     leds: Leds
@@ -104,15 +98,6 @@ class _Pending:
     attempts: int = 0
 
 
-def _settle(kind: ReportKind, report: bytes) -> bytes:
-    """The state to re-send to a target that is back: keys as they are, no motion."""
-    if kind is ReportKind.KEYS:
-        return report
-    if kind is ReportKind.RELATIVE:
-        return report[:1] + bytes(len(report) - 1)
-    return report[:5] + bytes(len(report) - 5)
-
-
 class Ch9329Link:
     def __init__(
         self,
@@ -132,11 +117,8 @@ class Ch9329Link:
         self.info_interval = info_interval
         self.probe_interval = probe_interval
         self.max_attempts = max_attempts
-        motion = ReportKind.ABSOLUTE if self.absolute else ReportKind.RELATIVE
-        self.queues = (
-            ReportQueue(ReportKind.KEYS),
-            ReportQueue(motion, 7 if self.absolute else 5),
-        )
+        self.lanes = Lanes(absolute=self.absolute)
+        self.queues = self.lanes.queues
         self.state = LinkState.CLOSED
         self.reason = "not opened yet"
         self.info: ChipInfo | None = None
@@ -146,8 +128,6 @@ class Ch9329Link:
             0,
         )
         self.ignored = 0  # reports of an interface this chip does not have (kinds)
-        self._last: list[bytes | None] = [None, None]  # the latest report per interface
-        self._order: deque[Iface] = deque()  # which interface each waiting report is on
         self._general = bytes(8)  # the keyboard report and media bits the chip has
         self._media = 0
         self._reader = FrameReader()
@@ -169,12 +149,7 @@ class Ch9329Link:
     @property
     def settled(self) -> bool:
         """Online, every report taken, and the LEDs read since the last lock key."""
-        return (
-            self.online
-            and self._pending is None
-            and not self._lock_poll
-            and not any(len(q) or q.stalled for q in self.queues)
-        )
+        return self.online and self._pending is None and not self._lock_poll and self.lanes.empty
 
     # -- the port's side --------------------------------------------------------------
 
@@ -188,13 +163,10 @@ class Ch9329Link:
         if kind not in self.kinds:
             self.ignored += 1
             return
-        self._last[iface] = report
         if self.state is not LinkState.ONLINE:
-            return  # kept as the state to send at rest when the link is back
-        queue = self.queues[iface]
-        before = len(queue)
-        queue.push(report, now)
-        self._order.extend([iface] * (len(queue) - before))
+            self.lanes.remember(iface, report)  # to send at rest when the link is back
+            return
+        self.lanes.push(iface, report, now)
         self._pump(now)
 
     # -- the line's side --------------------------------------------------------------
@@ -256,10 +228,7 @@ class Ch9329Link:
             else {"version": f"1.{info.version - 0x30}", "usb_connected": info.usb_connected},
             "leds": {"num": self.leds.num, "caps": self.leds.caps, "scroll": self.leds.scroll},
             "counters": dict(self.counters, ignored=self.ignored),
-            "pacing": {
-                "keyboard": self.queues[Iface.KEYBOARD].view(),
-                "mouse": self.queues[Iface.MOUSE].view(),
-            },
+            "pacing": self.lanes.view(),
         }
 
     # -- internals --------------------------------------------------------------------
@@ -313,7 +282,7 @@ class Ch9329Link:
             return
         self._pending = None
         if pending.iface is not None:
-            self.queues[pending.iface].take(now)
+            self.lanes.take(pending.iface, now)
 
     def _info(self, info: ChipInfo, now: float) -> None:
         self.info = info
@@ -331,11 +300,7 @@ class Ch9329Link:
             return
         if self.state is not LinkState.ONLINE:
             self._set_state(LinkState.ONLINE, "")
-            for iface, last in enumerate(self._last):
-                if last is not None:
-                    queue = self.queues[iface]
-                    queue.push(_settle(queue.kind, last), now)
-                    self._order.append(Iface(iface))
+            self.lanes.push_at_rest(now)
 
     def _failed(self, now: float, what: str, status: Status | None = None) -> None:
         """The command in flight failed once: try again, or give the chip up."""
@@ -374,44 +339,22 @@ class Ch9329Link:
             return
         if not self.online:
             return
-        while (iface := self._next_iface(now)) is not None:
-            report = self.queues[iface].peek(now)
-            assert report is not None  # _next_iface saw it
+        while (head := self.lanes.next(now)) is not None:
+            iface, report = head
             try:
                 frames = self._frames(iface, report)
             except InputError:  # not a report of this port's format: skip it
                 self.counters["rejected"] += 1
-                frames = []
-            if frames:
-                self._pending = _Pending(frames, iface)
-                self._send(now)
-                return
-            self.queues[iface].take(now)
-
-    def _next_iface(self, now: float) -> Iface | None:
-        """The interface whose report was pushed first (a stalled queue's rest first)."""
-        order = self._order
-        for iface in Iface:
-            queue = self.queues[iface]
-            if queue.stalled:
-                while iface in order:
-                    order.remove(iface)
-                return iface
-        while order:
-            iface = order[0]
-            if self.queues[iface].peek(now) is not None and len(self.queues[iface]):
-                order.popleft()
-                return iface
-            order.popleft()  # a tag left over from a report the queue merged or dropped
-        for iface in Iface:
-            if self.queues[iface].peek(now) is not None:
-                return iface
-        return None
+                self.lanes.take(iface, now)
+                continue
+            self._pending = _Pending(frames, iface)
+            self._send(now)
+            return
 
     def _frames(self, iface: Iface, report: bytes) -> list[Frame]:
         addr = self.address
         if iface is Iface.MOUSE:
-            return [self._mouse_frame(report)]
+            return [ch9329.mouse_report_frame(report, absolute=self.absolute, addr=addr)]
         general, media = ch9329.split_media(report)
         frames = []
         if general != self._general or media == self._media:
@@ -419,21 +362,6 @@ class Ch9329Link:
         if media != self._media:
             frames.append(ch9329.media_frame(media, addr))
         return frames
-
-    def _mouse_frame(self, report: bytes) -> Frame:
-        def int8(byte: int) -> int:
-            return byte - 0x100 if byte & 0x80 else byte
-
-        addr = self.address
-        if len(report) < (6 if self.absolute else 4):
-            raise InputError(f"a {len(report)}-byte mouse report is too short for this port")
-        if self.absolute:
-            x = int.from_bytes(report[1:3], "little")
-            y = int.from_bytes(report[3:5], "little")
-            return ch9329.abs_mouse_frame(report[0], x, y, int8(report[5]), addr)
-        return ch9329.rel_mouse_frame(
-            report[0], int8(report[1]), int8(report[2]), int8(report[3]), addr
-        )
 
     def _send(self, now: float) -> None:
         pending = self._pending
@@ -444,9 +372,7 @@ class Ch9329Link:
         self._out += pending.frames[0].encode()
 
     def _drop_backlog(self) -> None:
-        for queue in self.queues:
-            queue.clear()
-        self._order.clear()
+        self.lanes.clear()
         self._lock_poll = False
         self._general, self._media = bytes(8), 0  # unknown: send the state in full again
 
