@@ -80,8 +80,15 @@ class Lanes:
             # else: a tag left from a report the queue merged or dropped
         return None
 
-    def take(self, iface: Iface, now: float) -> None:
-        """The chip took what ``next`` gave for ``iface``."""
+    def stalled(self, iface: Iface) -> bool:
+        return self.queues[iface].stalled
+
+    def take(self, iface: Iface, now: float, *, was_rest: bool = False) -> None:
+        """The chip took what ``next`` gave for ``iface`` (``was_rest``: the rest report
+        of a stalled queue). A queue that stalled while its report was on the way still
+        owes the rest report, so that stays next."""
+        if self.queues[iface].stalled and not was_rest:
+            return
         order = self._order
         if order and order[0] is iface:
             order.popleft()

@@ -94,6 +94,7 @@ class _Pending:
 
     frames: list[Frame]
     iface: Iface | None  # None: GET_INFO, not a report
+    rest: bool = False  # the rest report of a stalled queue
     deadline: float = 0.0
     attempts: int = 0
 
@@ -282,7 +283,7 @@ class Ch9329Link:
             return
         self._pending = None
         if pending.iface is not None:
-            self.lanes.take(pending.iface, now)
+            self.lanes.take(pending.iface, now, was_rest=pending.rest)
 
     def _info(self, info: ChipInfo, now: float) -> None:
         self.info = info
@@ -347,7 +348,7 @@ class Ch9329Link:
                 self.counters["rejected"] += 1
                 self.lanes.take(iface, now)
                 continue
-            self._pending = _Pending(frames, iface)
+            self._pending = _Pending(frames, iface, self.lanes.stalled(iface))
             self._send(now)
             return
 

@@ -262,3 +262,20 @@ def test_a_closed_line_is_offline_with_its_reason_and_sends_nothing() -> None:
     assert line.link.state is LinkState.CLOSED and line.link.reason == "device unplugged"
     line.link.push_keyboard(bytes(8), line.now)
     assert line.link.data_to_send() == b"" and line.link.next_deadline() is None
+
+
+def test_a_queue_that_stalls_while_a_report_is_in_flight_still_sends_release_all() -> None:
+    line = online()
+    line.link.queues[0].budget = 1000  # a backlog past this stalls the keyboard queue
+    line.connected = False  # the chip takes nothing for now
+    kb = BootKeyboard()
+    line.link.push_keyboard(kb.key(0x04, True) or b"", line.now)  # in flight
+    line.pump()
+    for _ in range(10):
+        line.link.push_keyboard(kb.key(0x05, True) or b"", line.now)
+        line.link.push_keyboard(kb.key(0x05, False) or b"", line.now)
+    assert line.link.queues[0].stalled
+    line.connected = True
+    line.settle()
+    assert line.computer.pressed == set()  # the rest report came after the 'a' down
+    assert line.computer.last_keyboard == bytes(8)
