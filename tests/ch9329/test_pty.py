@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import serial_asyncio_fast
 
 from hid.keyboard import BootKeyboard
 from hid.mouse import AbsolutePointer, RelativeMouse
@@ -232,3 +233,24 @@ async def test_a_device_that_is_not_there_yet_is_retried_until_it_appears(tmp_pa
     await asyncio.wait_for(target.wait_for(LinkState.ONLINE), WAIT)
     await target.stop()
     pty.close()
+
+
+async def test_the_reference_reply_vectors_come_back_over_a_real_pty(tmp_path: Path) -> None:
+    """The vectors our backend never sends (reset, a bad checksum) from a plain client."""
+    pty = ChipPty(EmulatedChip(), link=str(tmp_path / "tty"))
+    reader, writer = await serial_asyncio_fast.open_serial_connection(url=pty.open(), baudrate=9600)
+    exchanges = [
+        ("57 AB 00 0F 00 11", "57 AB 00 8F 01 00 92"),  # reset
+        ("57 AB 00 02 08 00 00 04 00 00 00 00 00 11", "57 AB 00 C2 01 E4 A9"),  # bad sum
+        ("57 AB 00 02 08 00 00 39 00 00 00 00 00 45", "57 AB 00 82 01 00 85"),  # Caps down
+        ("57 AB 00 02 08 00 00 00 00 00 00 00 00 0C", "57 AB 00 82 01 00 85"),  # all up
+        ("57 AB 00 01 00 03", "57 AB 00 81 08 30 01 02 00 00 00 00 00 BE"),  # info: Caps on
+    ]
+    try:
+        for request, reply in exchanges:
+            writer.write(hx(request))
+            async with asyncio.timeout(WAIT):
+                assert await reader.readexactly(len(hx(reply))) == hx(reply)
+    finally:
+        writer.close()
+        pty.close()
