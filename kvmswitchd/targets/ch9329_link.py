@@ -324,9 +324,10 @@ class Ch9329Link:
                 f"the chip could not deliver {name} to the target (E6, {pending.attempts} tries)",
             )
         else:
+            hint = "" if what == "no reply" else "; a wrong baud rate looks like this"
             self._set_state(
                 LinkState.NO_CHIP,
-                f"the chip is not answering: {what} to {name} ({pending.attempts} tries)",
+                f"the chip is not answering: {what} to {name} ({pending.attempts} tries){hint}",
             )
 
     def _pump(self, now: float) -> None:
