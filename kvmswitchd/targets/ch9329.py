@@ -25,6 +25,7 @@ from typing import Any, Final
 import serial
 import serial_asyncio_fast
 
+from kvmswitchd.targets.ch9329_chip import EmulatedChip
 from kvmswitchd.targets.ch9329_link import (
     DEFAULT_BAUD,
     KINDS,
@@ -34,6 +35,8 @@ from kvmswitchd.targets.ch9329_link import (
     StateChanged,
     reply_timeout_for,
 )
+from kvmswitchd.targets.ch9329_pty import ChipPty
+from kvmswitchd.targets.computer import VirtualComputer
 from kvmswitchd.targets.emulated import ScreenCache, show_edid
 from kvmswitchd.targets.target import OutputListener
 
@@ -93,13 +96,9 @@ class Ch9329Target:
         if timeout is None:
             timeout = EMULATED_REPLY_TIMEOUT if device == EMULATED else reply_timeout_for(baud)
         self.link = Ch9329Link(address=address, mouse=mouse, kinds=kinds, reply_timeout=timeout)
-        self.chip_pty: Any = None  # the emulated chip's ChipPty (device = "emulated")
-        self.computer: Any = None
+        self.chip_pty: ChipPty | None = None  # the emulated chip's pty (device = "emulated")
+        self.computer: VirtualComputer | None = None
         if device == EMULATED:
-            from kvmswitchd.targets.ch9329_chip import EmulatedChip
-            from kvmswitchd.targets.ch9329_pty import ChipPty
-            from kvmswitchd.targets.computer import VirtualComputer
-
             self.computer = VirtualComputer(keyboard=keyboard, mouse=mouse)
             # A pty on a busy event loop may hand the chip one frame in pieces further
             # apart than a UART's 3 ms gap: this chip waits longer before saying E1.
@@ -142,10 +141,10 @@ class Ch9329Target:
         view: dict[str, Any] = {}
         if self.computer is not None:
             view.update(self.computer.view())
-            view["chip_emulated"] = self.chip_pty.chip.view()
         view.update(self.link.view(), device=self.device, baud=self.baud)
         if self.chip_pty is not None:
             view["pty"] = self.chip_pty.device
+            view["chip_emulated"] = self.chip_pty.chip.view()
         return view
 
     async def start(self) -> None:
