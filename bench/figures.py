@@ -83,13 +83,18 @@ def _catalogue() -> tuple[Figure, ...]:
         Figure("flood_samples", "", "health polls during the flood"),
         Figure("flood_seconds", "s", "time to parse the flood"),
         Figure("flood_mb_per_s", "MiB/s", "flood parsing rate"),
+        Figure("ch9329_events_per_s", "ev/s", "ch9329 pty port: saturation, reports/s"),
+        Figure("ch9329_latency_p50_ms", "ms", "ch9329 pty port: console→chip p50"),
+        Figure("ch9329_latency_p99_ms", "ms", "ch9329 pty port: console→chip p99"),
+        Figure("ch9329_added_p50_ms", "ms", "ch9329 pty port: added by the daemon p50"),
+        Figure("ch9329_added_p99_ms", "ms", "ch9329 pty port: added by the daemon p99"),
     ]
     return tuple(figures)
 
 
 FIGURES = _catalogue()
 KEYS = tuple(f.key for f in FIGURES)
-SECTIONS = ("latency", "throughput", "switch", "scaling", "fanout", "startup", "flood")
+SECTIONS = ("latency", "throughput", "switch", "scaling", "fanout", "startup", "flood", "ch9329")
 
 
 def section_of(key: str) -> str:

@@ -7,6 +7,8 @@
   write, so they never see end-of-file), and records when each report arrives.
 - ``ws`` plays websocket clients (raw sockets, no client library in the way) and
   records when each receives a switch event.
+- ``chip`` plays a CH9329 cable: the emulated chip (sans-IO) on a pty whose far end is
+  symlinked at ``link``; it records when each keyboard report is decoded.
 - ``flood`` plays a hostile serial client: ``size`` bytes of over-long lines into a TCP
   serial endpoint's login prompt as fast as the daemon takes them (reading every reply,
   so none is dropped), then one short line whose ``password:`` prompt marks the end.
@@ -302,9 +304,58 @@ def flood(args: dict[str, Any]) -> None:
     sock.close()
 
 
+# -- CH9329 chip --------------------------------------------------------------------------
+
+
+def chip(args: dict[str, Any]) -> None:
+    """An emulated CH9329 on a pty at ``link`` until stdin closes or ``expect`` keyboard
+    reports have come (no asyncio: a poll loop whose timeout is the chip's packet-gap
+    deadline)."""
+    import tty
+
+    from kvmswitchd.serial.links import place_symlink
+    from kvmswitchd.targets.ch9329_chip import EmulatedChip
+
+    emulated = EmulatedChip(packet_gap=0.05)
+    computer = emulated.computer
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    place_symlink(os.ttyname(slave), args["link"])
+    os.set_blocking(master, False)
+    poller = select.epoll()
+    poller.register(master, select.EPOLLIN)
+    poller.register(0, select.EPOLLIN)
+    times: list[int] = []
+    expect: int = args.get("expect", 0)
+    ready()
+    running = True
+    while running and not (expect and len(times) >= expect):
+        deadline = emulated.next_deadline()
+        timeout = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        events = poller.poll(timeout)
+        t = time.monotonic_ns()
+        if not events:
+            os.write(master, emulated.handle_timer(t / 1e9))
+        for fd, _mask in events:
+            if fd == 0:
+                running = False
+                continue
+            with contextlib.suppress(BlockingIOError):
+                data = os.read(master, 1 << 16)
+                before = computer.keyboard_reports
+                reply = emulated.receive_data(data, t / 1e9)
+                times += [t] * (computer.keyboard_reports - before)
+                if reply:
+                    os.write(master, reply)
+    save(args["out"], {"times": times, "text": computer.screen.text[-200:]})
+    os.close(master)
+    os.close(slave)
+
+
 def main() -> None:
     role, raw = sys.argv[1], sys.argv[2]
-    {"writer": writer, "reader": reader, "ws": ws, "flood": flood}[role](json.loads(raw))
+    roles = {"writer": writer, "reader": reader, "ws": ws, "flood": flood, "chip": chip}
+    roles[role](json.loads(raw))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ class Setup:
     gadgets: Sequence[int] = (1,)  # these ports write to FIFOs under root
     serial: bool = False
     tcp_serial: int | None = None  # a text endpoint on this TCP port (login required)
+    ch9329: Sequence[int] = ()  # these ports are CH9329 cables on ptys under root
     http_port: int = field(default_factory=free_port)
 
     @property
@@ -72,6 +73,10 @@ class Setup:
 
     def mouse(self, unit: int) -> Path:
         return self.root / f"hidg-{unit}-mouse"
+
+    def chip(self, unit: int) -> Path:
+        """The pty symlink of a ch9329 port's chip (``bench.peer chip`` makes it)."""
+        return self.root / f"ttyCH9329-{unit}"
 
     def toml(self) -> str:
         lines = [
@@ -91,6 +96,11 @@ class Setup:
             f'[ports.{unit}]\ntarget = "gadget"\n'
             f'hidg_keyboard = "{self.keyboard(unit)}"\nhidg_mouse = "{self.mouse(unit)}"'
             for unit in self.gadgets
+        )
+        lines += (
+            f'[ports.{unit}]\ntarget = "ch9329"\nch9329_device = "{self.chip(unit)}"\n'
+            "ch9329_baud = 115200"
+            for unit in self.ch9329
         )
         return "\n\n".join(lines) + "\n"
 

@@ -38,6 +38,12 @@ ERROR_FLAG: Final = 0xC0
 INFO_LEN: Final = 8
 ABS_DATA_LEN: Final = 7
 REL_DATA_LEN: Final = 5
+# SEND_KB_MEDIA_DATA payloads: report id 0x02 + a 3-byte multimedia bitmap, or report id
+# 0x01 + a 1-byte ACPI bitmap (power, sleep, wake).
+MEDIA_REPORT_ID: Final = 0x02
+ACPI_REPORT_ID: Final = 0x01
+MEDIA_DATA_LEN: Final = 4
+ACPI_DATA_LEN: Final = 2
 
 
 class Cmd(IntEnum):
@@ -149,6 +155,11 @@ class FrameReader:
     def __init__(self) -> None:
         self._buf = b""
 
+    @property
+    def pending(self) -> bytes:
+        """Bytes held for a frame that is not complete yet."""
+        return self._buf
+
     def feed(self, data: bytes) -> list[Frame | BadFrame]:
         buf = self._buf + data
         out: list[Frame | BadFrame] = []
@@ -184,6 +195,64 @@ def keyboard_frame(report: bytes, addr: int = 0) -> Frame:
     return Frame(addr, Cmd.SEND_KB_GENERAL_DATA, bytes(report))
 
 
+class MediaKey(IntEnum):
+    """Bits of the multimedia bitmap (little-endian over its 3 bytes), per the WCH
+    protocol document; only the first byte's bits have a usage in our key table."""
+
+    VOLUME_UP = 1 << 0
+    VOLUME_DOWN = 1 << 1
+    MUTE = 1 << 2
+    PLAY_PAUSE = 1 << 3
+    NEXT_TRACK = 1 << 4
+    PREV_TRACK = 1 << 5
+    STOP = 1 << 6
+    EJECT = 1 << 7
+
+
+# Keyboard-page usages (reference §4.5) that the chip's boot keyboard cannot carry (its
+# descriptor stops at 0x65): they go out as SEND_KB_MEDIA_DATA bits instead.
+MEDIA_USAGES: Final = {
+    0x7F: MediaKey.MUTE,
+    0x80: MediaKey.VOLUME_UP,
+    0x81: MediaKey.VOLUME_DOWN,
+}
+
+
+def split_media(report: bytes) -> tuple[bytes, int]:
+    """A boot report → (the report without media usages, the media bitmap they make)."""
+    if not any(k in MEDIA_USAGES for k in report[2:]):
+        return report, 0
+    bits = 0
+    keys = []
+    for key in report[2:]:
+        media = MEDIA_USAGES.get(key)
+        if media is None:
+            keys.append(key)
+        else:
+            bits |= media
+    kept = bytes(report[:2]) + bytes(keys) + bytes(len(report) - 2 - len(keys))
+    return kept, bits
+
+
+def media_frame(bits: int, addr: int = 0) -> Frame:
+    """SEND_KB_MEDIA_DATA with the multimedia bitmap ``bits`` (0: all media keys up)."""
+    if not 0 <= bits <= 0xFFFFFF:
+        raise InputError(f"CH9329 media bitmap {bits:#x} is wider than 3 bytes")
+    return Frame(
+        addr, Cmd.SEND_KB_MEDIA_DATA, bytes((MEDIA_REPORT_ID,)) + bits.to_bytes(3, "little")
+    )
+
+
+def parse_media_data(data: bytes) -> tuple[int, int]:
+    """Chip side: SEND_KB_MEDIA_DATA payload → (report id, bitmap)."""
+    if (len(data), data[:1]) not in (
+        (MEDIA_DATA_LEN, bytes((MEDIA_REPORT_ID,))),
+        (ACPI_DATA_LEN, bytes((ACPI_REPORT_ID,))),
+    ):
+        raise RemoteProtocolError(f"bad CH9329 media data: {data.hex(' ')}")
+    return data[0], int.from_bytes(data[1:], "little")
+
+
 def scale_abs(value: int) -> int:
     """0..32767 → the chip's 0..4095, as ``ceil(v / 8)`` (PiKVM), clamped."""
     return max(0, min(CH9329_ABS_MAX, (max(0, min(ABS_MAX, value)) + 7) // 8))
@@ -206,6 +275,20 @@ def rel_mouse_frame(buttons: int, dx: int, dy: int, wheel: int = 0, addr: int = 
     """SEND_MS_REL_DATA; deltas -127..127 (split larger ones with hid.mouse first)."""
     deltas = (_int8(dx, "dx"), _int8(dy, "dy"), _int8(wheel, "wheel"))
     return Frame(addr, Cmd.SEND_MS_REL_DATA, bytes((0x01, buttons & 0xFF, *deltas)))
+
+
+def mouse_report_frame(report: bytes, *, absolute: bool, addr: int = 0) -> Frame:
+    """One of our mouse reports (``hid.mouse``: relative ``[buttons dx dy wheel (pan)]``,
+    absolute ``[buttons x16 y16 wheel (pan)]`` in 0..32767) as the chip's frame; the chip
+    has no horizontal wheel, so pan is dropped."""
+    if len(report) < (6 if absolute else 4):
+        raise InputError(f"a {len(report)}-byte mouse report is too short for this port")
+    if absolute:
+        x = int.from_bytes(report[1:3], "little")
+        y = int.from_bytes(report[3:5], "little")
+        return abs_mouse_frame(report[0], x, y, _signed(report[5]), addr)
+    dx, dy, wheel = (_signed(b) for b in report[1:4])
+    return rel_mouse_frame(report[0], dx, dy, wheel, addr)
 
 
 def parse_abs_mouse_data(data: bytes) -> AbsoluteReport:

@@ -92,6 +92,18 @@ def make_target(config: PortConfig, backends: Backends) -> TargetBackend:
                 config.unit, keyboard=keyboard, mouse=config.mouse, allow=config.usbip_allow
             )
             return target
+        case "ch9329":
+            from kvmswitchd.targets.ch9329 import Ch9329Target
+
+            assert config.ch9329_device is not None  # the config parser requires it
+            return Ch9329Target(
+                config.ch9329_device,
+                baud=config.ch9329_baud,
+                address=config.ch9329_address,
+                mouse=config.mouse,
+                kinds=config.ch9329_kinds,
+                name=f"port {config.unit}",
+            )
         case other:
             raise ConfigError(f"ports.{config.unit}.target", f"target {other!r} is not available")
 

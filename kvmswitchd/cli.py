@@ -72,6 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS: given before the subcommand, `--config` is not overwritten with None
     gadget.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML file")
     gadget.add_argument("--json", action="store_true", help="print what was built as JSON")
+    chip = commands.add_parser(
+        "ch9329-chip",
+        help="run an emulated CH9329 cable on a pty (try a ch9329 port with no hardware)",
+        description="Open a pseudo-terminal with an emulated CH9329 chip and a virtual "
+        "computer behind it, print its path, then what the computer types. Point a "
+        'target = "ch9329" port\'s ch9329_device at the path. Stop with Ctrl-C.',
+    )
+    chip.add_argument("--link", help="also make this symlink to the pty (a stable path)")
+    chip.add_argument("--address", type=int, default=0, help="the chip's address, 0..254")
+    chip.add_argument("--mouse", choices=("relative", "absolute"), default="relative")
     return parser
 
 
@@ -173,6 +183,16 @@ def _gadget(args: argparse.Namespace, config: Config, configfs: Configfs) -> int
     return 0
 
 
+def chip_command(args: argparse.Namespace) -> int:
+    """``kvmswitchd ch9329-chip``: an emulated CH9329 on a pty until Ctrl-C."""
+    from kvmswitchd.targets.ch9329_pty import serve_chip  # only this command needs it
+
+    if not 0 <= args.address <= 0xFE:
+        raise ConfigError("--address", "expected 0..254 (255 is broadcast)")
+    asyncio.run(serve_chip(args.link, args.address, args.mouse, sys.stdout))
+    return 0
+
+
 def main(argv: list[str] | None = None, *, kernel: Kernel | None = None) -> int:
     """The command line. ``kernel`` builds the gadget applier (tests: a stand-in)."""
     args = build_parser().parse_args(argv)
@@ -184,6 +204,8 @@ def main(argv: list[str] | None = None, *, kernel: Kernel | None = None) -> int:
     try:
         if args.command == "gadget":
             return gadget_command(args, kernel)
+        if args.command == "ch9329-chip":
+            return chip_command(args)
         if args.check_config is not None:
             return check_config(args)
         config = configure(args)

@@ -17,9 +17,11 @@ from kvmswitchd.config_keys import boolean, check_keys, choice, number, table
 from kvmswitchd.console.sources import MAX_PATH_LEN
 from kvmswitchd.edids import Override
 from kvmswitchd.errors import ConfigError, InputError
+from kvmswitchd.targets.ch9329_config import KEYS as CH9329_KEYS
+from kvmswitchd.targets.ch9329_config import ch9329_keys
 
 TARGETS = ("emulated", "gadget", "ch9329", "usbip", "qemu")
-IMPLEMENTED_TARGETS = ("emulated", "gadget", "usbip")
+IMPLEMENTED_TARGETS = ("emulated", "gadget", "usbip", "ch9329")
 KEYBOARDS = ("usb", "ps2")
 MICE = ("relative", "absolute")
 VIDEO = ("hdmi", "dvi", "vga", "dp")
@@ -60,6 +62,12 @@ class PortConfig:
     hidg_mode: int = 0o600  # gadget setup: their mode
     poll_interval: float = 0.0  # emulated ports: seconds per report taken (0: at once)
     usbip_allow: tuple[str, ...] | None = None  # usbip ports: who may import it (CIDR)
+    # ch9329 ports (kvmswitchd.targets.ch9329_config): the serial device or "emulated",
+    # its baud rate, the chip's address, and which of keyboard/mouse it is set up as
+    ch9329_device: str | None = None
+    ch9329_baud: int = 9600
+    ch9329_address: int = 0
+    ch9329_kinds: tuple[str, ...] = ("keyboard", "mouse")
 
 
 def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
@@ -89,6 +97,7 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
                 *GADGET_KEYS,
                 "poll_interval",
                 "usbip_allow",
+                *CH9329_KEYS,
             },
         )
         edid = entry.get("edid")
@@ -137,8 +146,24 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
             poll_interval=number(entry, "poll_interval", path, 0.0, 0.0, MAX_POLL_INTERVAL),
             **_gadget_keys(entry, path, target),
             usbip_allow=_port_allow(entry, path, target),
+            **ch9329_keys(entry, path, target),
         )
+    _one_port_per_device(out)
     return out
+
+
+def _one_port_per_device(ports: Mapping[int, PortConfig]) -> None:
+    """Two ports on one CH9329 device would fight over its line."""
+    seen: dict[str, int] = {}
+    for unit, port in sorted(ports.items()):
+        device = port.ch9329_device
+        if device is None or device == "emulated":
+            continue
+        if device in seen:
+            raise ConfigError(
+                f"ports.{unit}.ch9329_device", f"{device} is port {seen[device]}'s already"
+            )
+        seen[device] = unit
 
 
 def _hidg_paths(entry: Mapping[str, Any], path: str, target: str) -> tuple[str | None, str | None]:

@@ -15,6 +15,7 @@ to the start.
 
 from __future__ import annotations
 
+import grp
 import ipaddress
 import os
 import ssl
@@ -225,6 +226,7 @@ def _warnings(config: Config) -> Iterator[Finding]:
             f"{', '.join(map(str, usbip_ports))}, and its traffic crosses the network in clear",
         )
     yield from _usbip_port_warnings(config, usbip_ports)
+    yield from _ch9329_warnings(config)
     for index, spec in enumerate(config.serial or ()):
         yield from serial_endpoint_warnings(spec, f"serial[{index}]", config)
 
@@ -245,6 +247,33 @@ def _usbip_port_warnings(config: Config, units: list[int]) -> Iterator[Finding]:
                     f"{entry} is outside usbip.allow, so the listener closes it before it "
                     "can import this port",
                 )
+
+
+def _ch9329_warnings(config: Config) -> Iterator[Finding]:
+    """A CH9329 device that is not there (the port waits for it) or that this user may not
+    open (the daemon's user needs the tty's group, usually dialout)."""
+    for unit in range(1, config.ports + 1):
+        device = config.port(unit).ch9329_device
+        if device is None or device == "emulated":
+            continue
+        path = f"ports.{unit}.ch9329_device"
+        if not os.path.exists(device):
+            yield Finding(
+                "ch9329_device_missing",
+                path,
+                f"{device} does not exist now: the port stays offline until it appears",
+            )
+        elif not os.access(device, os.R_OK | os.W_OK):
+            try:
+                group = grp.getgrgid(os.stat(device).st_gid).gr_name
+            except (KeyError, OSError):
+                group = "its group"
+            yield Finding(
+                "ch9329_device_denied",
+                path,
+                f"this user may not read and write {device}: add the daemon's user to "
+                f"{group} (usually dialout), or fix the udev rule",
+            )
 
 
 def serial_endpoint_warnings(spec: EndpointSpec, path: str, config: Config) -> Iterator[Finding]:

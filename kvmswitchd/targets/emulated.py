@@ -21,6 +21,39 @@ from kvmswitchd.targets.target import OutputListener
 from video import preferred_mode
 
 
+def show_edid(computer: VirtualComputer, edid: bytes | None) -> None:
+    """A virtual computer drives the preferred timing of the EDID it is shown."""
+    if edid is None:
+        computer.monitor = False
+        return
+    mode = preferred_mode(edid)
+    computer.monitor = True
+    computer.set_mode(Mode(mode.width, mode.height, mode.refresh_hz))
+
+
+class ScreenCache:
+    """A virtual computer's screen as PNG, drawn again only when something on it changed."""
+
+    def __init__(self, computer: VirtualComputer) -> None:
+        self.computer = computer
+        self._frame = b""
+        self._key: object = None
+
+    def frame(self) -> bytes:
+        computer = self.computer
+        key = (
+            computer.screen.version,
+            computer.pointer_x,
+            computer.pointer_y,
+            computer.mode,
+            computer.monitor,
+        )
+        if key != self._key:
+            self._frame = render(computer)
+            self._key = key
+        return self._frame
+
+
 class EmulatedTarget:
     kind = "emulated"
 
@@ -38,8 +71,7 @@ class EmulatedTarget:
         motion = ReportKind.ABSOLUTE if mouse == "absolute" else ReportKind.RELATIVE
         self.keyboard_queue = ReportQueue(ReportKind.KEYS)
         self.mouse_queue = ReportQueue(motion, 6 if mouse == "absolute" else 4)
-        self._frame = b""
-        self._frame_key: object = None
+        self._screen = ScreenCache(self.computer)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._drained: list[asyncio.Future[None]] = []
@@ -94,26 +126,10 @@ class EmulatedTarget:
         self.computer.set_output(listener)
 
     def present_edid(self, edid: bytes | None) -> None:
-        """The virtual computer drives the preferred timing of the EDID it is shown."""
-        if edid is None:
-            self.computer.monitor = False
-            return
-        mode = preferred_mode(edid)
-        self.computer.monitor = True
-        self.computer.set_mode(Mode(mode.width, mode.height, mode.refresh_hz))
+        show_edid(self.computer, edid)
 
     def screen(self) -> bytes:
-        key = (
-            self.computer.screen.version,
-            self.computer.pointer_x,
-            self.computer.pointer_y,
-            self.computer.mode,
-            self.computer.monitor,
-        )
-        if key != self._frame_key:
-            self._frame = render(self.computer)
-            self._frame_key = key
-        return self._frame
+        return self._screen.frame()
 
     def view(self) -> dict[str, Any]:
         pacing = {"keyboard": self.keyboard_queue.view(), "mouse": self.mouse_queue.view()}

@@ -53,7 +53,7 @@ keyboard = "ps2"
         ({"http": {"listen": "nohost"}}, "http.listen"),
         ({"ports": {"2": {"keyboard": "serial"}}}, "ports.2.keyboard"),
         ({"ports": {"9": {"name": "x"}}}, "ports.9"),
-        ({"ports": {"2": {"target": "ch9329"}}}, "ports.2.target"),
+        ({"ports": {"2": {"target": "ch9329"}}}, "ports.2.ch9329_device"),
         ({"console": {"devices": ["/dev/input/event0"]}}, "console.devices[0]"),
         ({"console": {"devices": "evdev:auto"}}, "console.devices"),
         ({"scan": {"dwell": -1}}, "scan.dwell"),

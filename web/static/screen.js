@@ -163,7 +163,9 @@ export class Screen {
     const where = p ? `pointer ${p.x},${p.y}` : "";
     const clicks = p?.clicks ? ` · clicks L${p.clicks.left ?? 0} M${p.clicks.middle ?? 0} R${p.clicks.right ?? 0}` : "";
     this.els.status.innerHTML = `${parts.join("")}<span class="where"></span>`;
-    this.els.status.querySelector(".where").textContent = `${target.mode ?? ""} ${where}${clicks}`;
+    // a port whose device is away (a CH9329 cable unplugged, its target off) says why
+    const offline = target.online === false ? ` · offline: ${target.reason ?? ""}` : "";
+    this.els.status.querySelector(".where").textContent = `${target.mode ?? ""} ${where}${clicks}${offline}`;
   }
 
   // -- capture ------------------------------------------------------------------------
