@@ -19,7 +19,7 @@ from kvmswitchd.core.commands import (
     ReleaseLease,
 )
 from kvmswitchd.core.guard import Refusal
-from kvmswitchd.core.lease import Lease, LeaseTable, locked_out
+from kvmswitchd.core.lease import Lease, LeaseTable
 from kvmswitchd.journal import Journal
 
 
@@ -45,7 +45,7 @@ class BoardLease:
         holds the lease; a command of the holder renews it."""
         now = self._monotonic()
         self._expire(now)
-        why = locked_out(self.leases.current(now), command, origin)
+        why = self.leases.refusal(command, origin, now)
         if why is not None:
             return Refusal("busy", why)
         self.leases.touch(origin, now)

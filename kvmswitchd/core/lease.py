@@ -35,6 +35,11 @@ MAX_LEASE_IDLE = 3600.0
 LOCKABLE = frozenset({Source.BUTTON, Source.HOTKEY, Source.HTTP})
 # What the units lock: front-panel buttons and hotkeys.
 DEFAULT_LOCKS = frozenset({Source.BUTTON, Source.HOTKEY})
+# Sessions remembered after their lease was broken or ran out, so that their next
+# switch is refused (their dialect still thinks it holds the lease) instead of going
+# through on a unit nobody holds. Stops a stream of broken leases from growing memory:
+# past it the oldest is forgotten.
+MAX_LOST = 64
 READS = (GetStatus, GetLog)
 LEASE_COMMANDS = (HoldLease, ReleaseLease, BreakLease)
 
@@ -100,6 +105,21 @@ class LeaseTable:
 
     def __init__(self) -> None:
         self._lease: Lease | None = None
+        self._lost: dict[str, str] = {}  # session -> how its lease ended
+
+    def refusal(self, command: Command, origin: Origin, now: float) -> str | None:
+        """Why ``command`` may not run now (None: it may): another session holds the
+        lease, or this session's lease was taken from it and it has not opened again."""
+        lost = self._lost.get(origin.session) if origin.session else None
+        if lost is not None and not isinstance(command, READS + LEASE_COMMANDS):
+            return f"the control link of this session was {lost}; open it again"
+        return locked_out(self.current(now), command, origin)
+
+    def _lose(self, lease: Lease, how: str) -> None:
+        self._lost.pop(lease.session, None)
+        self._lost[lease.session] = how
+        while len(self._lost) > MAX_LOST:
+            del self._lost[next(iter(self._lost))]
 
     def current(self, now: float) -> Lease | None:
         lease = self._lease
@@ -110,6 +130,7 @@ class LeaseTable:
         lease = self._lease
         if lease is not None and now >= lease.expires:
             self._lease = None
+            self._lose(lease, "closed after its idle time")
             return lease
         return None
 
@@ -126,6 +147,7 @@ class LeaseTable:
         if not (0 < command.idle <= MAX_LEASE_IDLE and math.isfinite(command.idle)):
             return None, f"the lease idle time must be 0..{MAX_LEASE_IDLE:g} seconds"
         locks = frozenset(Source(s) for s in command.locks if s in {x.value for x in LOCKABLE})
+        self._lost.pop(origin.session, None)
         if held is not None:
             lease = replace(held, renewed=now, idle=command.idle, locks=locks)
         else:
@@ -141,6 +163,7 @@ class LeaseTable:
 
     def release(self, origin: Origin, now: float) -> Lease | None:
         """The holder ends the lease; returns it (None: ``origin`` held none)."""
+        self._lost.pop(origin.session, None)
         lease = self.current(now)
         if not holds(lease, origin):
             return None
@@ -151,6 +174,8 @@ class LeaseTable:
         """An admin ends the lease, whoever holds it; returns it (None: there was none)."""
         lease = self.current(now)
         self._lease = None
+        if lease is not None:
+            self._lose(lease, "broken by an admin")
         return lease
 
 
