@@ -115,7 +115,7 @@ def _sw(rest: str) -> Request | None:
     for word in tokens:
         if word[0] == "i" and port is None:
             port = str(int(word[1:]))
-        elif (word[0] == "o" and word != "off") or word == "l1":
+        elif (word[0] == "o" and word not in ("on", "off")) or word == "l1":
             if word not in ("o*", "o1", "o01", "l1"):
                 return None  # one console: output 01 (or all, or the local one) only
         elif word in ("+", "-") and step is None:

@@ -27,19 +27,19 @@ USAGE = {
     "quit": "quit",
 }
 HELP = (
-    f"{USAGE['help']:<46} this list",
-    f"{USAGE['status']:<46} ports, focus per channel, scan",
-    f"{USAGE['port']:<46} every channel to port N (N or UNIT.PORT)",
-    f"{USAGE['switch']:<46} only the channels named",
-    "    e.g. switch 2 km,audio    switch 3 video    switch 1.2 usb force",
-    f"{USAGE['next']:<46} keyboard/mouse focus group to the next port",
-    f"{USAGE['prev']:<46} ... to the previous port",
-    f"{USAGE['scan']:<46} cycle video through the ports",
-    f"{USAGE['log']:<46} the last events (default 10, max 100)",
-    f"{USAGE['name']:<46} rename port N",
-    f"{USAGE['login']:<46} log in (asks for what is missing)",
-    f"{USAGE['logout']:<46} log out",
-    f"{USAGE['quit']:<46} end the session (also Ctrl-D)",
+    f"{USAGE['help']:<46}this list",
+    f"{USAGE['status']:<46}ports, focus per channel, scan",
+    f"{USAGE['port']:<46}all channels to port N (or U.P)",
+    f"{USAGE['switch']:<46}only the channels named",
+    "  e.g. switch 2 km,audio | switch 1.2 usb force",
+    f"{USAGE['next']:<46}keyboard/mouse group: next port",
+    f"{USAGE['prev']:<46}... previous port",
+    f"{USAGE['scan']:<46}cycle video through the ports",
+    f"{USAGE['log']:<46}the last events (default 10)",
+    f"{USAGE['name']:<46}rename port N",
+    f"{USAGE['login']:<46}log in (asks what is missing)",
+    f"{USAGE['logout']:<46}log out",
+    f"{USAGE['quit']:<46}end the session (also Ctrl-D)",
 )
 
 
