@@ -59,6 +59,8 @@ class BoardLease:
                 before = self.leases.current(now)
                 lease, why = self.leases.hold(command, origin, now)
                 if lease is None:
+                    detail = {"reason": why, "command": "HoldLease", "via": origin.detail}
+                    self.journal.record("refused", origin.source.value, (), origin.user, detail)
                     return Outcome(False, message=why, error="busy")
                 if before is None:
                     self._log(lease, origin, "opened")
