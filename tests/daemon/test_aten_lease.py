@@ -130,12 +130,11 @@ async def test_a_held_lease_locks_out_other_sessions_buttons_and_hotkeys_until_a
 
 async def test_the_lease_expires_after_the_configured_idle_time(tmp_path: Path) -> None:
     async with unit(tmp_path, lease_idle=1.0) as u:
-        ended = asyncio.get_running_loop().create_future()
+        ended: asyncio.Future[LogEntry] = asyncio.get_running_loop().create_future()
 
         def watch(entry: LogEntry) -> None:
-            if entry.kind == "lease" and entry.detail["action"] != "opened":
-                if not ended.done():
-                    ended.set_result(entry)
+            if entry.kind == "lease" and entry.detail["action"] != "opened" and not ended.done():
+                ended.set_result(entry)
 
         u.board.journal.subscribe(watch)
         a = await u.line("ttyA")
@@ -170,7 +169,9 @@ async def test_a_tcp_client_that_disconnects_gives_the_lease_back(tmp_path: Path
     )
     try:
         assert daemon.accounts is not None and daemon.setup_token is not None
-        await daemon.accounts.setup(daemon.setup_token, "root", "long enough pw", Origin(Source.HTTP))
+        await daemon.accounts.setup(
+            daemon.setup_token, "root", "long enough pw", Origin(Source.HTTP)
+        )
         host, _, port = board.state()["serial"][0]["address"].rpartition(":")
         reader, writer = await asyncio.open_connection(host, int(port))
         tcp = Line(reader, writer)
@@ -178,10 +179,13 @@ async def test_a_tcp_client_that_disconnects_gives_the_lease_back(tmp_path: Path
         assert await tcp.ask(b"open") == OK
         lease = board.lease_view()
         assert lease is not None and lease["user"] == "root" and lease["endpoint"] == "lan"
-        released = asyncio.get_running_loop().create_future()
-        board.journal.subscribe(
-            lambda e: e.kind == "lease" and not released.done() and released.set_result(e)
-        )
+        released: asyncio.Future[LogEntry] = asyncio.get_running_loop().create_future()
+
+        def watch(entry: LogEntry) -> None:
+            if entry.kind == "lease" and not released.done():
+                released.set_result(entry)
+
+        board.journal.subscribe(watch)
         writer.close()
         async with asyncio.timeout(WAIT):
             entry = await released
