@@ -147,6 +147,11 @@ class Driver:
         request = self.pending.popleft()
         return self._run(self.core.complete(request.request_id, self._answer(request), self.now))
 
+    def complete(self, result: Outcome | LoginResult) -> bytes:
+        """Finish the oldest pending request with ``result`` (not the switch's answer)."""
+        request = self.pending.popleft()
+        return self._run(self.core.complete(request.request_id, result, self.now))
+
     def _answer(self, request: Execute | Authenticate) -> Outcome | LoginResult:
         if isinstance(request, Execute):
             return self.switch.run(request.command, request.origin)
