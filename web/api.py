@@ -203,8 +203,8 @@ async def button(request: web.Request) -> web.Response:
 
 @routes.delete(PREFIX + "/serial/lease")
 async def break_lease(request: web.Request) -> web.Response:
-    """Break the ATEN control link that locks the unit (no route rule: admins only; the
-    guard checks the role again, the switchboard logs it)."""
+    """Break the ATEN control link that locks the unit: admins only (core.guard refuses
+    anyone else, 403); the switchboard logs it."""
     outcome = await service_of(request).execute(BreakLease(), origin_of(request))
     if not outcome.ok:
         return error_response(status_for_code(outcome.error), outcome.error, outcome.message)

@@ -4,6 +4,7 @@ The property test drives two real ATEN cores against the real switchboard."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import tempfile
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+import serial_asyncio_fast
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -36,6 +38,7 @@ from kvmswitchd.serial.aten import AtenDialect
 from kvmswitchd.serial.channel import Action, Close, Execute, Send
 from kvmswitchd.serial.login import LoginThrottle
 from kvmswitchd.switchboard import Switchboard
+from tests.guard.conftest import open_unit
 
 A = Origin(Source.SERIAL, "ttyA", None, session="ttyA#1")
 B = Origin(Source.SERIAL, "ttyB", None, session="ttyB#2")
@@ -259,3 +262,32 @@ def test_random_commands_from_two_sessions_never_let_the_non_holder_switch(
                 continue
         if holder is not None and actor != holder.session:
             assert board.core.focus == before, f"{actor} switched while {holder.session} held it"
+
+
+async def test_only_an_admin_breaks_the_lease_over_http_and_operators_are_refused_and_logged(
+    tmp_path: Path,
+) -> None:
+    link = tmp_path / "ttyA"
+    unit = await open_unit(
+        tmp_path / "state", {"serial": [{"endpoint": f"pty:{link}", "dialect": "aten"}]}
+    )
+    try:
+        reader, writer = await serial_asyncio_fast.open_serial_connection(url=str(link))
+        writer.write(b"open\r\n")
+        async with asyncio.timeout(10.0):
+            assert await reader.readuntil(b"\r\n") == b"Command OK\r\n"
+        refused = await unit.call("ops", "DELETE", "/serial/lease")
+        assert refused.status == 403 and "admins only" in refused.body["message"]
+        assert unit.board.journal.recent(5)[-1].kind == "refused"
+        seen = await unit.call("ops", "GET", "/state")
+        assert seen.body["lease"]["endpoint"] == "ttyA"
+        assert "user" not in seen.body["lease"]  # a restricted reader sees that, not who
+        assert (await unit.call("root", "GET", "/state")).body["lease"]["user"] is None
+        broken = await unit.call("root", "DELETE", "/serial/lease")
+        assert broken.status == 200
+        entry = unit.board.journal.recent(5)[-1]
+        assert (entry.kind, entry.user, entry.detail["action"]) == ("lease", "root", "broken")
+        writer.close()
+    finally:
+        await unit.http.close()
+        await unit.daemon.stop()
