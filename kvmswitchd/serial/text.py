@@ -42,6 +42,7 @@ from kvmswitchd.serial.channel import (
     emit,
     quote,
 )
+from kvmswitchd.serial.escapes import IAC, Escape, EscapeSkipper
 from kvmswitchd.serial.login import MAX_ATTEMPTS_PER_SESSION, MAX_USER_LEN, LoginThrottle
 from kvmswitchd.serial.replies import (
     HELP,
@@ -55,15 +56,11 @@ from kvmswitchd.serial.replies import (
 # One command line. Stops a peer that never sends a line end from growing memory: past
 # it the line is answered with ERR line too long at once and the rest of it skipped.
 MAX_LINE = 256
-# Bytes skipped inside one telnet subnegotiation (terminal type, window size: a few
-# bytes). Stops a lone IAC SB from swallowing the rest of a connection.
-MAX_TELNET_SB = 64
 # Upper bound of ``log N``; keeps one reply a bounded size.
 MAX_LOG_LINES = 100
 
 CR, LF, BS, DEL, ESC, TAB, SPACE = 0x0D, 0x0A, 0x08, 0x7F, 0x1B, 0x09, 0x20
 CTRL_C, CTRL_D, CTRL_U = 0x03, 0x04, 0x15
-IAC, SB, SE, WILL, DONT = 0xFF, 0xFA, 0xF0, 0xFB, 0xFE  # telnet (never in UTF-8 text)
 BANNER = b"kvmswitchd serial console\r\n"
 TOO_LONG = f"line too long (max {MAX_LINE} bytes), line discarded"
 PROMPT = b"> "
@@ -85,33 +82,7 @@ class Mode(enum.Enum):
     PASSWORD = enum.auto()  # reading a password (never echoed)
 
 
-class Escape(enum.Enum):
-    """Where we are inside a terminal escape sequence (skipped, never a command)."""
-
-    NONE = "none"
-    ESC = "esc"
-    CSI = "csi"  # ESC [ params final
-    SS3 = "ss3"  # ESC O final
-    IAC = "iac"  # telnet: IAC command
-    IAC_OPTION = "iac_option"  # IAC WILL/WONT/DO/DONT option
-    IAC_SB = "iac_sb"  # IAC SB ... IAC SE
-    IAC_SB_IAC = "iac_sb_iac"
-
-
 Formatter = Callable[[Outcome], list[str]]
-
-
-def _telnet_next(state: Escape, byte: int) -> Escape:
-    """The escape state after ``byte`` inside a telnet command (all of which we skip)."""
-    if state is Escape.IAC:
-        if WILL <= byte <= DONT:
-            return Escape.IAC_OPTION
-        return Escape.IAC_SB if byte == SB else Escape.NONE
-    if state is Escape.IAC_SB:
-        return Escape.IAC_SB_IAC if byte == IAC else Escape.IAC_SB
-    if state is Escape.IAC_SB_IAC:
-        return Escape.NONE if byte == SE else Escape.IAC_SB
-    return Escape.NONE  # the option byte
 
 
 class TextDialect(ChannelBase):
@@ -128,7 +99,6 @@ class TextDialect(ChannelBase):
         super().__init__(channel=channel, idle_timeout=idle_timeout)
         self._telnet = telnet
         self._plain = PLAIN_TELNET if telnet else PLAIN
-        self._sb_length = 0
         self._throttle = throttle
         self._login_required = login_required
         self._echo = echo
@@ -136,7 +106,7 @@ class TextDialect(ChannelBase):
         self._line = bytearray()
         self._discarding = False  # the line went past MAX_LINE: skip to its end
         self._after_cr = False
-        self._escape = Escape.NONE
+        self._escapes = EscapeSkipper()
         self._login_user = ""
         self._failures = 0
         self._formatter: Formatter = message_lines
@@ -155,7 +125,7 @@ class TextDialect(ChannelBase):
 
     def _bytes(self, buf: bytearray, start: int, now: float, out: list[Action]) -> int:
         """A run of plain bytes at once, exactly as ``_byte`` would take each of them."""
-        run = self._plain.match(buf, start) if self._escape is Escape.NONE else None
+        run = self._plain.match(buf, start) if not self._escapes.active else None
         if run is None:
             self._byte(buf[start], now, out)
             return 1
@@ -181,10 +151,10 @@ class TextDialect(ChannelBase):
         return size
 
     def _byte(self, byte: int, now: float, out: list[Action]) -> None:
-        if self._escape is not Escape.NONE and self._skip_escape(byte):
+        if self._escapes.active and self._escapes.skip(byte):
             return
         if byte == IAC and self._telnet:
-            self._escape = Escape.IAC
+            self._escapes.begin(Escape.IAC)
             return
         after_cr, self._after_cr = self._after_cr, False
         if byte == LF and after_cr:
@@ -206,7 +176,7 @@ class TextDialect(ChannelBase):
         elif byte in (CTRL_C, CTRL_U):
             self._cancel(out)
         elif byte == ESC:
-            self._escape = Escape.ESC
+            self._escapes.begin(Escape.ESC)
         elif byte == TAB or byte >= SPACE:
             if self._discarding:
                 return
@@ -231,26 +201,6 @@ class TextDialect(ChannelBase):
         if len(line) < len("login x "):
             return False
         return LOGIN_UP_TO_PASSWORD.match(line.decode("utf-8", "ignore")) is not None
-
-    def _skip_escape(self, byte: int) -> bool:
-        """Consume ``byte`` if it belongs to an escape sequence (arrow keys and the like)."""
-        state = self._escape
-        if state in (Escape.IAC, Escape.IAC_OPTION, Escape.IAC_SB, Escape.IAC_SB_IAC):
-            self._escape = _telnet_next(state, byte)
-            self._sb_length = self._sb_length + 1 if state is not Escape.IAC else 0
-            if self._sb_length > MAX_TELNET_SB:
-                self._escape = Escape.NONE
-            return True
-        if state is Escape.ESC:
-            if byte < SPACE:
-                self._escape = Escape.NONE
-                return False
-            self._escape = {ord("["): Escape.CSI, ord("O"): Escape.SS3}.get(byte, Escape.NONE)
-            return True
-        if state is Escape.CSI and 0x20 <= byte <= 0x3F:
-            return True  # parameter and intermediate bytes
-        self._escape = Escape.NONE
-        return 0x40 <= byte <= 0x7E if state is Escape.CSI else 0x20 <= byte <= 0x7E
 
     def _erase(self, out: list[Action]) -> None:
         if not self._line:
