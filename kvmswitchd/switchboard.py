@@ -16,16 +16,20 @@ from typing import Any
 
 from hid.leds import Leds
 from kvmswitchd.board_input import BoardInput
+from kvmswitchd.board_lease import BoardLease
 from kvmswitchd.board_reads import ALL_ENTRIES, BoardReads
 from kvmswitchd.config import Config
 from kvmswitchd.console.events import ConsoleAssembler
 from kvmswitchd.core.commands import (
+    BreakLease,
     Command,
     GetLog,
     GetStatus,
+    HoldLease,
     LogLine,
     Origin,
     Outcome,
+    ReleaseLease,
     Rename,
     SetScan,
     Source,
@@ -84,7 +88,7 @@ def shared_holds(ports: Mapping[int, Port]) -> Holds:
     return next(iter(tables.values()))
 
 
-class Switchboard(BoardReads, BoardInput):
+class Switchboard(BoardReads, BoardInput, BoardLease):
     def __init__(
         self,
         config: Config,
@@ -130,12 +134,14 @@ class Switchboard(BoardReads, BoardInput):
         self.error_count = 0
         # gauges other components keep up to date (websocket clients, serial sessions)
         self.counters: dict[str, int] = {}
+        self._init_lease()
         journal.subscribe(self._on_log_entry)
 
     # -- the one guarded path -------------------------------------------------------------
     #
-    # Every channel ends here: ``run`` finds the command's actor, asks core.guard.decide
-    # to resolve it to concrete ports, authorize the actor on each and validate it, and
+    # Every channel ends here: ``run`` finds the command's actor, refuses it while another
+    # serial session holds the control lease (core.lease), asks core.guard.decide to
+    # resolve it to concrete ports, authorize the actor on each and validate it, and
     # only then commits the plan. A refusal changes nothing.
 
     def switch(
@@ -152,16 +158,21 @@ class Switchboard(BoardReads, BoardInput):
         actor = self.actors.of(origin)
         if actor is None:
             return self._refuse(command, origin, Refusal("unauthorized", "log in first"))
+        locked = self.lease_gate(command, origin)
+        if locked is not None:
+            return self._refuse(command, origin, locked)
         decision = decide(command, actor, self.world())
         if isinstance(decision, Refusal):
             return self._refuse(command, origin, decision)
+        if isinstance(command, HoldLease | ReleaseLease | BreakLease):
+            return self.run_lease(command, origin)
         try:
             return self._commit(decision, actor, origin)
         except KvmError as exc:
             return Outcome(False, message=str(exc), error=exc.code)
 
     def _refuse(self, command: Command, origin: Origin, refusal: Refusal) -> Outcome:
-        if refusal.code in ("forbidden", "unauthorized"):
+        if refusal.code in ("forbidden", "unauthorized", "busy"):
             detail: dict[str, Any] = {"reason": refusal.reason, "command": type(command).__name__}
             if origin.detail:
                 detail["via"] = origin.detail
@@ -466,6 +477,7 @@ class Switchboard(BoardReads, BoardInput):
             port.release_all()
 
     def close(self) -> None:
+        self.close_lease()
         if self._scan_timer is not None:
             self._scan_timer.cancel()
             self._scan_timer = None

@@ -8,7 +8,16 @@ from typing import Any
 from aiohttp import hdrs, web
 
 from kvmswitchd.core.accounts import User
-from kvmswitchd.core.commands import Origin, Outcome, Rename, SetScan, Source, Step, SwitchTo
+from kvmswitchd.core.commands import (
+    BreakLease,
+    Origin,
+    Outcome,
+    Rename,
+    SetScan,
+    Source,
+    Step,
+    SwitchTo,
+)
 from kvmswitchd.errors import InputError
 from web import client_json
 from web.auth import USER, origin_user
@@ -190,6 +199,16 @@ async def button(request: web.Request) -> web.Response:
         Step(1 if name == "next" else -1) if name in ("next", "prev") else SwitchTo(name)
     )
     return await outcome_response(await service.execute(command, origin), service, request)
+
+
+@routes.delete(PREFIX + "/serial/lease")
+async def break_lease(request: web.Request) -> web.Response:
+    """Break the ATEN control link that locks the unit: admins only (core.guard refuses
+    anyone else, 403); the switchboard logs it."""
+    outcome = await service_of(request).execute(BreakLease(), origin_of(request))
+    if not outcome.ok:
+        return error_response(status_for_code(outcome.error), outcome.error, outcome.message)
+    return web.json_response({"ok": True, "message": outcome.message})
 
 
 def _events(data: dict[str, Any]) -> list[dict[str, Any]] | None:

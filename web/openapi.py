@@ -83,6 +83,21 @@ SCHEMAS: dict[str, Schema] = {
         focus=ref("Focus"),
         scan=obj(("on",), on=BOOLEAN, dwell=NUMBER),
         console=obj(leds=ref("Leds")),
+        lease={
+            "description": "The ATEN control link holding the unit (null: none). Session "
+            "and user are shown to readers who may view every port.",
+            "anyOf": [{"type": "null"}, ref("Lease")],
+        },
+    ),
+    "Lease": obj(
+        ("endpoint", "expires_in", "locks"),
+        endpoint=STRING,
+        session=STRING,
+        user={"type": ["string", "null"]},
+        held_for=NUMBER,
+        expires_in=NUMBER,
+        idle=NUMBER,
+        locks={"type": "array", "items": STRING, "description": "Sources locked out."},
     ),
     "Outcome": obj(("ok", "state"), ok={"const": True}, message=STRING, state=ref("State")),
     "Health": obj(("ok",), ok=BOOLEAN, ports=INTEGER),
@@ -262,6 +277,11 @@ OPERATIONS: dict[str, Operation] = {
         SWITCHED,
         errors(400, 413),
         body=obj(closed=True, on=BOOLEAN, dwell={"type": "number", "exclusiveMinimum": 0}),
+    ),
+    f"DELETE {PREFIX}/serial/lease": op(
+        "Break the ATEN control link that locks the unit (admins; logged)",
+        ok(obj(("ok", "message"), ok={"const": True}, message=STRING)),
+        errors(403, 404),
     ),
     f"POST {PREFIX}/buttons/{{n}}": op(
         "Press a front-panel button (source: button)", SWITCHED, errors(400, 404, 409)

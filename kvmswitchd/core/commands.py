@@ -25,11 +25,16 @@ class Source(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Who asked: the source, a detail (serial endpoint name, client address), the user."""
+    """Who asked: the source, a detail (serial endpoint name, client address), the user;
+    ``session`` tells one serial session from another on the same endpoint (the serial
+    adapter stamps it; the control lease is held by one session)."""
 
     source: Source
     detail: str = ""
     user: str | None = None
+    # not part of equality: two origins are the same asker whatever session carried them;
+    # the lease compares sessions itself (core.lease.holds)
+    session: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +77,31 @@ class GetLog:
     limit: int = 10
 
 
-Command = SwitchTo | Step | SetScan | Rename | GetStatus | GetLog
+@dataclass(frozen=True, slots=True)
+class HoldLease:
+    """Take the control lease for this serial session, or renew it (core.lease):
+    ``idle`` seconds without a command end it; ``locks`` are the sources it locks out
+    besides the other serial sessions (``"button"``, ``"hotkey"``, ``"http"``)."""
+
+    idle: float
+    locks: tuple[str, ...] = ("button", "hotkey")
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseLease:
+    """The holder ends its lease (``reason``: closed, expired, session ended, logout)."""
+
+    reason: str = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakLease:
+    """An admin ends the lease, whoever holds it."""
+
+
+Command = (
+    SwitchTo | Step | SetScan | Rename | GetStatus | GetLog | HoldLease | ReleaseLease | BreakLease
+)
 
 
 @dataclass(frozen=True, slots=True)

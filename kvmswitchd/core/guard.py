@@ -27,10 +27,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from kvmswitchd.core.commands import (
+    BreakLease,
     Command,
     GetLog,
     GetStatus,
+    HoldLease,
     Origin,
+    ReleaseLease,
     Rename,
     SetScan,
     Source,
@@ -195,6 +198,18 @@ def decide(command: Command, actor: Principal, world: World) -> Decision:
             case GetStatus() | GetLog():
                 if not permitted_units(actor, P.VIEW, world.ports):
                     return Refusal("forbidden", f"{_who(actor)} may not view any port")
+                return Plan(command)
+            case HoldLease():
+                # locking the unit is a way of switching: not for a viewer
+                if not permitted_units(actor, P.SWITCH, world.ports):
+                    return Refusal("forbidden", f"{_who(actor)} may not switch to any port")
+                return Plan(command)
+            case ReleaseLease():
+                return Plan(command)  # the lease table lets only the holder release
+            case BreakLease():
+                if actor.role is not Role.ADMIN:
+                    reason = f"{_who(actor)} may not break the control lease (admins only)"
+                    return Refusal("forbidden", reason)
                 return Plan(command)
     except KvmError as exc:
         return Refusal(exc.code, str(exc))

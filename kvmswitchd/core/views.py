@@ -47,6 +47,9 @@ def state_for(doc: Mapping[str, Any], visible: frozenset[int] | None) -> dict[st
         if shown.get("held_by") == HIDDEN:
             shown["held_reason"] = None
         out["storage"] = shown
+    lease = doc.get("lease")
+    if isinstance(lease, Mapping):  # that the unit is locked, not who locked it
+        out["lease"] = {k: v for k, v in lease.items() if k not in ("session", "user")}
     return out
 
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 
 from kvmswitchd.bus import CommandBus, FocusFeed
 from kvmswitchd.core.commands import Outcome
@@ -69,6 +71,9 @@ FLOOD_REST = 0.002
 # our memory; one read of the link (at most 256 KiB on TCP) may overshoot the mark.
 INBOX_HIGH = 64 * 1024
 INBOX_LOW = 16 * 1024
+# Numbers the sessions of this process: a session's stamp on its commands (Origin.session)
+# is never reused, even when a TCP peer's address and port come back.
+SESSION_NUMBERS = itertools.count(1)
 
 
 def _ignore(kind: str, detail: str) -> None:
@@ -88,6 +93,8 @@ class Session:
     ) -> None:
         self._endpoint = endpoint
         self._peer = peer  # a TCP client's "host:port": its reports name it
+        # stamped on every command of this session (the control lease is held by one)
+        self.id = f"{peer or endpoint.spec.name}#{next(SESSION_NUMBERS)}"
         self.core: ChannelCore = endpoint.make_core(endpoint.spec, endpoint.throttle)
         self._write = write
         self._on_close = on_close
@@ -120,8 +127,19 @@ class Session:
         self._schedule_pump()
 
     def shutdown(self) -> None:
+        if self.closed:
+            return
         self.closed = True
         self._endpoint.sessions.discard(self)
+        try:
+            last = self.core.hang_up(self._loop.time())
+        except Exception as exc:  # noqa: BLE001 - a core bug must not stop the shutdown; reported
+            self._endpoint.event(EventKind.ERROR, f"core failed: {type(exc).__name__}: {exc}")
+            last = []
+        for action in last:  # answered to nobody: the core is done
+            if isinstance(action, Execute):
+                self._calls_out += 1
+                self._endpoint.spawn(self._call(action))
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -189,11 +207,12 @@ class Session:
     async def _call(self, action: Execute | Authenticate) -> None:
         bus = self._endpoint.bus
         result: Result
+        origin = replace(action.origin, session=self.id)
         try:
             if isinstance(action, Execute):
-                result = await bus.execute(action.command, action.origin)
+                result = await bus.execute(action.command, origin)
             else:
-                user = await bus.authenticate(action.user, action.password, action.origin)
+                user = await bus.authenticate(action.user, action.password, origin)
                 result = LoginResult(user)
         except KvmError as exc:
             result = LoginResult(None) if isinstance(action, Authenticate) else _refusal(exc)

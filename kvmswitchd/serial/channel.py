@@ -118,6 +118,11 @@ class ChannelCore(Protocol):
 
     def handle_timer(self, now: float) -> list[Action]: ...
 
+    def hang_up(self, now: float) -> list[Action]:
+        """The stream is gone (peer left, line lost, call ended): the last requests to
+        make, answered to nobody (an ATEN session gives its control lease back)."""
+        ...
+
 
 @runtime_checkable
 class FocusWatcher(Protocol):
@@ -211,6 +216,9 @@ class ChannelBase:
             return out
         self._timer(now, out)
         return out
+
+    def hang_up(self, now: float) -> list[Action]:  # noqa: ARG002 - the ChannelCore signature
+        return []
 
     # -- for subclasses -----------------------------------------------------------------
 

@@ -21,9 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from kvmswitchd.core.lease import LOCKABLE, MAX_LEASE_IDLE
 from kvmswitchd.core.permissions import PortRestrictions, Role, parse_restrictions
 from kvmswitchd.errors import ConfigError, InputError, PortError
-from kvmswitchd.serial.aten import AtenDialect
+from kvmswitchd.serial.aten import DEFAULT_LOCKS, LEASE_IDLE, AtenDialect
 from kvmswitchd.serial.channel import ChannelCore
 from kvmswitchd.serial.login import LoginThrottle
 from kvmswitchd.serial.modem import DEFAULT_INIT, ModemLine
@@ -64,6 +65,8 @@ KEYS = (
     "ports",
     "notify",
     "max_clients",
+    "lease_idle",
+    "lease_locks",
 )
 PARITY = {"none": "N", "even": "E", "odd": "O", "mark": "M", "space": "S"}
 HOSTNAME = re.compile(
@@ -107,6 +110,8 @@ class EndpointSpec:
     # The rights of a line without login (ignored where login is required: the user's apply).
     role: Role = Role.ADMIN
     ports: PortRestrictions = field(default_factory=lambda: MappingProxyType({}))
+    lease_idle: float = LEASE_IDLE  # aten: seconds without a command that end the lease
+    lease_locks: tuple[str, ...] = DEFAULT_LOCKS  # aten: sources the lease locks out
     key: str = "serial"  # where it was configured ("serial[0]"): the prefix of its warnings
     # tesmart: send the unit's unsolicited input-change frames (false: request/reply only)
     notify: bool = True
@@ -187,6 +192,8 @@ def build_core(
                     throttle=throttle,
                     login_required=spec.login_required,
                     idle_timeout=idle,
+                    lease_idle=spec.lease_idle,
+                    lease_locks=spec.lease_locks,
                 )
 
     if spec.modem:
@@ -249,6 +256,12 @@ def parse_endpoint(table: Mapping[str, object], path: str) -> EndpointSpec:
     idle = _number(
         table, "idle_timeout", default=idle_default, low=0.0, high=MAX_IDLE_TIMEOUT, path=path
     )
+    for key in ("lease_idle", "lease_locks"):
+        if key in table and dialect is not Dialect.ATEN:
+            raise ConfigError(f"{path}.{key}", "expected no lease setting: only aten has a lease")
+    lease_idle = _number(
+        table, "lease_idle", default=LEASE_IDLE, low=1.0, high=MAX_LEASE_IDLE, path=path
+    )
     for key in ("role", "ports"):
         if key in table and login:
             raise ConfigError(
@@ -277,6 +290,8 @@ def parse_endpoint(table: Mapping[str, object], path: str) -> EndpointSpec:
         idle_timeout=idle or None,
         role=_role(table, path),
         ports=_restrictions(table, path),
+        lease_idle=lease_idle,
+        lease_locks=_lease_locks(table, path),
         key=path,
         notify=_bool(table, "notify", True, path),
         max_clients=_max_clients(table, path),
@@ -288,6 +303,22 @@ def _max_clients(table: Mapping[str, object], path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CLIENTS:
         raise ConfigError(f"{path}.max_clients", f"expected an integer 1..{MAX_CLIENTS}")
     return value
+
+
+def _lease_locks(table: Mapping[str, object], path: str) -> tuple[str, ...]:
+    value = table.get("lease_locks", list(DEFAULT_LOCKS))
+    names = sorted(s.value for s in LOCKABLE)
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(v, str) and v in names for v in value)
+        or len(set(value)) != len(value)
+    ):
+        raise ConfigError(
+            f"{path}.lease_locks",
+            f"expected a list of the sources the lease locks out: some of {', '.join(names)} "
+            "(the other serial sessions are always locked out)",
+        )
+    return tuple(str(v) for v in value)
 
 
 def _role(table: Mapping[str, object], path: str) -> Role:

@@ -273,7 +273,22 @@ class ModemLine:
         self._requests[self._next_id] = (self._generation, inner)
         return self._next_id
 
+    def hang_up(self, now: float) -> list[Action]:
+        """The line is gone: the caller's last requests (its dialect's hang_up)."""
+        return self._last_requests(now)
+
+    def _last_requests(self, now: float) -> list[Action]:
+        if self._dialect is None:
+            return []
+        out: list[Action] = []
+        for action in self._dialect.hang_up(now):
+            if isinstance(action, Execute):  # answered to nobody: an id we never match
+                self._next_id += 1
+                out.append(Execute(self._next_id, action.command, action.origin))
+        return out
+
     def _hang_up(self, reason: str, now: float) -> list[Action]:
+        last = self._last_requests(now)
         self._dialect = None
         self._generation += 1
         self._requests.clear()
@@ -281,4 +296,4 @@ class ModemLine:
         self._deadline = now + self._guard
         self._line.clear()
         self._overflow = False
-        return [Notice(EventKind.CALL, f"hanging up: {reason}")]
+        return [*last, Notice(EventKind.CALL, f"hanging up: {reason}")]

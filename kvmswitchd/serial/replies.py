@@ -11,18 +11,35 @@ from kvmswitchd.serial.channel import quote
 # Longest reason we put after ERR (reasons can carry peer text such as a port name).
 MAX_REASON = 200
 
+# Every command with its syntax: ``help`` lists them, a wrong form gets its line back.
+USAGE = {
+    "help": "help",
+    "status": "status",
+    "port": "port N",
+    "switch": "switch N [km|video|audio|usb[,...]] [force]",
+    "next": "next",
+    "prev": "prev",
+    "scan": "scan on [SECONDS] | scan off",
+    "log": "log [COUNT]",
+    "name": "name N TEXT",
+    "login": "login [USER [PASSWORD]]",
+    "logout": "logout",
+    "quit": "quit",
+}
 HELP = (
-    "help                      this list",
-    "status                    ports, focus, scan",
-    "port N                    switch every channel to port N (N or U.C)",
-    "switch N [km|video|audio|usb ...] [force]",
-    "next | prev               move keyboard/mouse focus group",
-    "scan on [seconds] | scan off",
-    "log [n]                   the last n events (default 10)",
-    "name N TEXT               rename port N",
-    "login [user]              log in",
-    "logout                    log out",
-    "quit                      end the session",
+    f"{USAGE['help']:<46}this list",
+    f"{USAGE['status']:<46}ports, focus per channel, scan",
+    f"{USAGE['port']:<46}all channels to port N (or U.P)",
+    f"{USAGE['switch']:<46}only the channels named",
+    "  e.g. switch 2 km,audio | switch 1.2 usb force",
+    f"{USAGE['next']:<46}keyboard/mouse group: next port",
+    f"{USAGE['prev']:<46}... previous port",
+    f"{USAGE['scan']:<46}cycle video through the ports",
+    f"{USAGE['log']:<46}the last events (default 10)",
+    f"{USAGE['name']:<46}rename port N",
+    f"{USAGE['login']:<46}log in (asks what is missing)",
+    f"{USAGE['logout']:<46}log out",
+    f"{USAGE['quit']:<46}end the session (also Ctrl-D)",
 )
 
 

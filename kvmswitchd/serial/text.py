@@ -4,7 +4,11 @@ Lines end in CR, LF or CRLF (NUL is ignored, so telnet's CR NUL works; with ``te
 set on TCP endpoints, option negotiation is skipped too). Every reply ends in ``OK`` or
 ``ERR <reason>`` on a line of its own. With ``echo`` on (interactive use) typed
 characters are echoed, backspace/DEL erase, Ctrl-C/Ctrl-U drop the line, arrow-key
-escape sequences are ignored, and a ``> `` prompt follows each reply. Passwords are
+escape sequences are ignored, and a ``> `` prompt follows each reply. ``quit``, Ctrl-D
+on an empty line, and Ctrl-C or Ctrl-D at a ``login:``/``password:`` prompt that the
+line requires end the session (a TCP client is disconnected, a modem hangs up). A line
+longer than ``MAX_LINE`` is announced with ``ERR line too long`` the moment it gets
+there, and the rest of it, up to its line end, is discarded. Passwords are
 never echoed: not at the ``password:`` prompt, and not as the third word of a one-line
 ``login user password`` (its characters are swallowed as they are typed). A failed login
 is reported without the name typed: people type passwords into ``login:`` prompts.
@@ -38,22 +42,27 @@ from kvmswitchd.serial.channel import (
     emit,
     quote,
 )
+from kvmswitchd.serial.escapes import IAC, Escape, EscapeSkipper
 from kvmswitchd.serial.login import MAX_ATTEMPTS_PER_SESSION, MAX_USER_LEN, LoginThrottle
-from kvmswitchd.serial.replies import HELP, log_reply, message_lines, reason_of, status_reply
+from kvmswitchd.serial.replies import (
+    HELP,
+    USAGE,
+    log_reply,
+    message_lines,
+    reason_of,
+    status_reply,
+)
 
-# One command line. Stops a peer that never sends a line end from growing memory: the
-# rest of the line is skipped and answered with ERR line too long.
+# One command line. Stops a peer that never sends a line end from growing memory: past
+# it the line is answered with ERR line too long at once and the rest of it skipped.
 MAX_LINE = 256
-# Bytes skipped inside one telnet subnegotiation (terminal type, window size: a few
-# bytes). Stops a lone IAC SB from swallowing the rest of a connection.
-MAX_TELNET_SB = 64
 # Upper bound of ``log N``; keeps one reply a bounded size.
 MAX_LOG_LINES = 100
 
 CR, LF, BS, DEL, ESC, TAB, SPACE = 0x0D, 0x0A, 0x08, 0x7F, 0x1B, 0x09, 0x20
-CTRL_C, CTRL_U = 0x03, 0x15
-IAC, SB, SE, WILL, DONT = 0xFF, 0xFA, 0xF0, 0xFB, 0xFE  # telnet (never in UTF-8 text)
+CTRL_C, CTRL_D, CTRL_U = 0x03, 0x04, 0x15
 BANNER = b"kvmswitchd serial console\r\n"
+TOO_LONG = f"line too long (max {MAX_LINE} bytes), line discarded"
 PROMPT = b"> "
 LOGIN_PROMPT = b"login: "
 PASSWORD_PROMPT = b"password: "
@@ -73,33 +82,7 @@ class Mode(enum.Enum):
     PASSWORD = enum.auto()  # reading a password (never echoed)
 
 
-class Escape(enum.Enum):
-    """Where we are inside a terminal escape sequence (skipped, never a command)."""
-
-    NONE = "none"
-    ESC = "esc"
-    CSI = "csi"  # ESC [ params final
-    SS3 = "ss3"  # ESC O final
-    IAC = "iac"  # telnet: IAC command
-    IAC_OPTION = "iac_option"  # IAC WILL/WONT/DO/DONT option
-    IAC_SB = "iac_sb"  # IAC SB ... IAC SE
-    IAC_SB_IAC = "iac_sb_iac"
-
-
 Formatter = Callable[[Outcome], list[str]]
-
-
-def _telnet_next(state: Escape, byte: int) -> Escape:
-    """The escape state after ``byte`` inside a telnet command (all of which we skip)."""
-    if state is Escape.IAC:
-        if WILL <= byte <= DONT:
-            return Escape.IAC_OPTION
-        return Escape.IAC_SB if byte == SB else Escape.NONE
-    if state is Escape.IAC_SB:
-        return Escape.IAC_SB_IAC if byte == IAC else Escape.IAC_SB
-    if state is Escape.IAC_SB_IAC:
-        return Escape.NONE if byte == SE else Escape.IAC_SB
-    return Escape.NONE  # the option byte
 
 
 class TextDialect(ChannelBase):
@@ -116,15 +99,14 @@ class TextDialect(ChannelBase):
         super().__init__(channel=channel, idle_timeout=idle_timeout)
         self._telnet = telnet
         self._plain = PLAIN_TELNET if telnet else PLAIN
-        self._sb_length = 0
         self._throttle = throttle
         self._login_required = login_required
         self._echo = echo
         self._mode = Mode.USER if login_required else Mode.COMMAND
         self._line = bytearray()
-        self._overflow = False
+        self._discarding = False  # the line went past MAX_LINE: skip to its end
         self._after_cr = False
-        self._escape = Escape.NONE
+        self._escapes = EscapeSkipper()
         self._login_user = ""
         self._failures = 0
         self._formatter: Formatter = message_lines
@@ -143,11 +125,14 @@ class TextDialect(ChannelBase):
 
     def _bytes(self, buf: bytearray, start: int, now: float, out: list[Action]) -> int:
         """A run of plain bytes at once, exactly as ``_byte`` would take each of them."""
-        run = self._plain.match(buf, start) if self._escape is Escape.NONE else None
+        run = self._plain.match(buf, start) if not self._escapes.active else None
         if run is None:
             self._byte(buf[start], now, out)
             return 1
         size = run.end() - start
+        if self._discarding:
+            self._after_cr = False
+            return size
         room = MAX_LINE - len(self._line)
         taken = bytes(buf[start : start + min(size, room)])
         echoed = b""
@@ -160,33 +145,43 @@ class TextDialect(ChannelBase):
             echoed = taken
         self._after_cr = False
         self._line += taken
-        self._overflow = self._overflow or size > room
         emit(out, echoed)
+        if size > room:
+            self._too_long(out)
         return size
 
     def _byte(self, byte: int, now: float, out: list[Action]) -> None:
-        if self._escape is not Escape.NONE and self._skip_escape(byte):
+        if self._escapes.active and self._escapes.skip(byte):
             return
         if byte == IAC and self._telnet:
-            self._escape = Escape.IAC
+            self._escapes.begin(Escape.IAC)
             return
         after_cr, self._after_cr = self._after_cr, False
         if byte == LF and after_cr:
             return  # the LF of a CRLF
         if byte in (CR, LF):
             self._after_cr = byte == CR
+            if self._discarding:  # announced when it happened; the next line is fresh
+                self._discarding = False
+                return
             if self._echo:
                 emit(out, b"\r\n")
             self._line_done(now, out)
+        elif byte == CTRL_D:
+            self._end_of_input(out)
         elif byte in (BS, DEL):
             self._erase(out)
+        elif byte == CTRL_C and self._at_required_login():
+            self._leave(b"^C\r\n" if self._echo else b"", out)
         elif byte in (CTRL_C, CTRL_U):
             self._cancel(out)
         elif byte == ESC:
-            self._escape = Escape.ESC
+            self._escapes.begin(Escape.ESC)
         elif byte == TAB or byte >= SPACE:
+            if self._discarding:
+                return
             if len(self._line) >= MAX_LINE:
-                self._overflow = True
+                self._too_long(out)
                 return
             secret = self._secret()  # decided before the byte joins the line
             self._line.append(SPACE if byte == TAB else byte)
@@ -207,26 +202,6 @@ class TextDialect(ChannelBase):
             return False
         return LOGIN_UP_TO_PASSWORD.match(line.decode("utf-8", "ignore")) is not None
 
-    def _skip_escape(self, byte: int) -> bool:
-        """Consume ``byte`` if it belongs to an escape sequence (arrow keys and the like)."""
-        state = self._escape
-        if state in (Escape.IAC, Escape.IAC_OPTION, Escape.IAC_SB, Escape.IAC_SB_IAC):
-            self._escape = _telnet_next(state, byte)
-            self._sb_length = self._sb_length + 1 if state is not Escape.IAC else 0
-            if self._sb_length > MAX_TELNET_SB:
-                self._escape = Escape.NONE
-            return True
-        if state is Escape.ESC:
-            if byte < SPACE:
-                self._escape = Escape.NONE
-                return False
-            self._escape = {ord("["): Escape.CSI, ord("O"): Escape.SS3}.get(byte, Escape.NONE)
-            return True
-        if state is Escape.CSI and 0x20 <= byte <= 0x3F:
-            return True  # parameter and intermediate bytes
-        self._escape = Escape.NONE
-        return 0x40 <= byte <= 0x7E if state is Escape.CSI else 0x20 <= byte <= 0x7E
-
     def _erase(self, out: list[Action]) -> None:
         if not self._line:
             return
@@ -237,22 +212,46 @@ class TextDialect(ChannelBase):
         if self._echo and not self._secret():  # what is left decides what was erased
             emit(out, b"\b \b")
 
+    def _at_required_login(self) -> bool:
+        """At a login:/password: prompt of a line that requires a login."""
+        return self._login_required and self.user is None and self._mode is not Mode.COMMAND
+
+    def _end_of_input(self, out: list[Action]) -> None:
+        """Ctrl-D: on an empty line, or at a prompt the line requires, the session ends
+        (as a shell's EOF); at an optional login prompt it goes back to commands."""
+        if self._mode is Mode.COMMAND and self._line:
+            return  # as in a shell: Ctrl-D inside a line does nothing
+        if self._mode is Mode.COMMAND or self._at_required_login():
+            self._leave(b"^D\r\n" if self._echo else b"", out)
+        else:
+            self._cancel(out)
+
+    def _leave(self, echoed: bytes, out: list[Action]) -> None:
+        self._line.clear()
+        self._discarding = False
+        emit(out, echoed)
+        self._reply(out, ["bye"], prompt=False)
+        self._close("quit", out)
+
+    def _too_long(self, out: list[Action]) -> None:
+        """The line just went past MAX_LINE: say so now, drop it, skip to its end."""
+        self._line.clear()
+        self._discarding = True
+        self._end_login_dialogue()
+        emit(out, b"\r\n" if self._echo else b"")
+        self._reply(out, [], error=TOO_LONG)
+
     def _cancel(self, out: list[Action]) -> None:
         self._line.clear()
-        self._overflow = False
+        self._discarding = False
         if self._echo:
             emit(out, b"^C\r\n")
         self._end_login_dialogue()
         emit(out, self._prompt())
 
     def _line_done(self, now: float, out: list[Action]) -> None:
-        raw, overflow = bytes(self._line), self._overflow
+        raw = bytes(self._line)
         self._line.clear()
-        self._overflow = False
-        if overflow:
-            self._end_login_dialogue()
-            self._reply(out, [], error=f"line too long (max {MAX_LINE} bytes)")
-            return
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -261,6 +260,9 @@ class TextDialect(ChannelBase):
             return
         if self._mode is Mode.USER:
             user = text.strip()
+            if user.lower() in ("quit", "exit"):  # nobody is called that: leave the prompt
+                self._leave(b"", out)
+                return
             if user:
                 self._login_user = user
                 self._mode = Mode.PASSWORD
@@ -314,16 +316,7 @@ class TextDialect(ChannelBase):
             return GetLog(self._count(args)), log_reply
         if verb == "name" and len(parts := text.strip().split(None, 2)) == 3:
             return Rename(parts[1], parts[2].strip()), message_lines
-        usage = {
-            "status": "status",
-            "port": "port N",
-            "switch": "switch N [km|video|audio|usb ...] [force]",
-            "next": "next",
-            "prev": "prev",
-            "scan": "scan on [seconds] | scan off",
-            "log": "log [n]",
-            "name": "name N TEXT",
-        }.get(verb)
+        usage = USAGE.get(verb)
         if usage is not None:
             raise ValueError(f"usage: {usage}")
         raise ValueError(f"unknown command '{quote(verb)}' (try help)")
@@ -332,7 +325,8 @@ class TextDialect(ChannelBase):
     def _switch(args: list[str]) -> SwitchTo:
         channels: list[str] = []
         force = False
-        for word in (w.lower() for w in args[1:]):
+        # channels as words or comma lists: "switch 2 km audio", "switch 2 km,audio"
+        for word in (w.lower() for arg in args[1:] for w in arg.split(",") if w):
             if word == "force":
                 force = True
             elif word in CHANNEL_NAMES:
@@ -350,7 +344,7 @@ class TextDialect(ChannelBase):
         if len(args) == 1:
             return SetScan(on)
         if not on or len(args) > 2:
-            raise ValueError("usage: scan on [seconds] | scan off")
+            raise ValueError(f"usage: {USAGE['scan']}")
         try:
             dwell = float(args[1])
         except ValueError:

@@ -13,10 +13,12 @@ from kvmswitchd.core.commands import (
     Command,
     GetLog,
     GetStatus,
+    HoldLease,
     LogLine,
     Origin,
     Outcome,
     PortView,
+    ReleaseLease,
     Rename,
     SetScan,
     StatusView,
@@ -79,6 +81,8 @@ class FakeSwitch:
                 return Outcome(ok=True, status=self.status())
             case GetLog(limit):
                 return Outcome(ok=True, log=tuple(self.log[-limit:]))
+            case HoldLease() | ReleaseLease():
+                return Outcome(ok=True)  # one session: the switchboard's table is tested apart
         return Outcome(ok=False, error="bad_request")
 
     def status(self) -> StatusView:
@@ -96,7 +100,9 @@ class FakeSwitch:
         return self.check(user, password, origin)
 
     def executed(self) -> list[Command]:
-        return [c for c, _ in self.calls if not isinstance(c, GetStatus | GetLog)]
+        """The switching commands run (not reads, not lease renewals)."""
+        skipped = GetStatus | GetLog | HoldLease | ReleaseLease
+        return [c for c, _ in self.calls if not isinstance(c, skipped)]
 
 
 class Driver:
@@ -145,6 +151,11 @@ class Driver:
         """Carry out actions the test got from the core directly (its own hooks)."""
         return self._run(actions)
 
+    def complete(self, result: Outcome | LoginResult) -> bytes:
+        """Finish the oldest pending request with ``result`` (not the switch's answer)."""
+        request = self.pending.popleft()
+        return self._run(self.core.complete(request.request_id, result, self.now))
+
     def _answer(self, request: Execute | Authenticate) -> Outcome | LoginResult:
         if isinstance(request, Execute):
             return self.switch.run(request.command, request.origin)
@@ -169,6 +180,10 @@ class Driver:
                     self.notices.append(action)
                 case Close(reason, rest):
                     self.closes.append(reason)
+                    for last in self.core.hang_up(self.now):  # as the adapter does
+                        if isinstance(last, Execute):
+                            self.requests.append(last)
+                            self.switch.run(last.command, last.origin)
                     self.core = self.make()
                     queue.clear()
                     queue.extend(self.core.start(self.now))

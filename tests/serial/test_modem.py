@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from kvmswitchd.core.commands import SwitchTo
-from kvmswitchd.serial.channel import EventKind
+from kvmswitchd.core.commands import ReleaseLease, SwitchTo
+from kvmswitchd.serial.aten import AtenDialect
+from kvmswitchd.serial.channel import EventKind, Execute
 from kvmswitchd.serial.login import LoginThrottle
 from kvmswitchd.serial.modem import INIT_RETRY, INIT_TIMEOUT, ModemLine, ModemState
 from kvmswitchd.serial.text import TextDialect
@@ -161,3 +162,21 @@ def test_a_completion_from_a_finished_call_is_dropped() -> None:
     d.feed(b"NO CARRIER\r\n")
     assert d.finish() == b""  # the switch happened, but nobody is there to be told
     assert d.switch.executed() == [SwitchTo("2")]
+
+
+def test_a_caller_who_loses_carrier_gives_the_aten_lease_back() -> None:
+    throttle = LoginThrottle()
+    d = Driver(
+        lambda: ModemLine(
+            lambda: AtenDialect(channel="modem0", throttle=throttle, login_required=True),
+            guard=GUARD,
+        )
+    )
+    ready(d)
+    call(d)
+    assert d.feed(b"login u alice p secret\r\nopen\r\n") == b"Command OK\r\n" * 2
+    d.feed(b"\r\nNO CARRIER\r\n")
+    assert [r.command for r in d.requests if isinstance(r, Execute)][-1] == ReleaseLease(
+        "session ended"
+    )
+    assert modem(d).hang_up(d.now) == []  # nobody is on the line any more

@@ -18,11 +18,11 @@ from kvmswitchd.serial.tesmart import TesmartDialect
 from kvmswitchd.serial.text import TextDialect
 from tests.serial.fakes import Driver
 
-# Every command word has letters, except "?" (help).
+# Every command word has letters, except "?" (help); Ctrl-D (EOF) ends a session.
 NOT_COMMANDS = (
     frozenset(range(ord("A"), ord("Z") + 1))
     | frozenset(range(ord("a"), ord("z") + 1))
-    | frozenset(b"?")
+    | frozenset(b"?\x04")
 )
 no_letters = st.binary(max_size=400).map(lambda b: bytes(x for x in b if x not in NOT_COMMANDS))
 garbage = st.binary(max_size=400)

@@ -101,7 +101,7 @@ def test_next_prev_scan_and_name_reach_the_bus() -> None:
 @pytest.mark.parametrize(
     ("line", "reply"),
     [
-        (b"scan maybe\r", b"ERR usage: scan on [seconds] | scan off\r\n"),
+        (b"scan maybe\r", b"ERR usage: scan on [SECONDS] | scan off\r\n"),
         (b"scan on -1\r", b"ERR scan dwell must be a positive number of seconds\r\n"),
         (b"scan on nan\r", b"ERR scan dwell must be a positive number of seconds\r\n"),
         (b"name 2\r", b"ERR usage: name N TEXT\r\n"),
@@ -133,10 +133,25 @@ def test_help_lists_commands_and_ends_ok() -> None:
     assert reply.endswith("OK\r\n")
 
 
-def test_over_long_line_is_skipped_with_err_and_the_next_line_works() -> None:
+TOO_LONG = b"ERR line too long (max 256 bytes), line discarded\r\n"
+
+
+def test_an_over_long_line_is_announced_when_it_gets_too_long_and_the_next_line_works() -> None:
     d = text_driver()
-    assert d.feed(b"x" * (MAX_LINE * 4) + b"\r") == b"ERR line too long (max 256 bytes)\r\n"
+    assert d.feed(b"x" * MAX_LINE) == b""
+    assert d.feed(b"x") == TOO_LONG  # at once, not at the line end
+    assert d.feed(b"x" * (MAX_LINE * 3) + b"\r") == b""  # the rest of it is discarded
     assert d.feed(b"port 2\r").endswith(b"OK\r\n")
+    assert d.switch.executed() == [SwitchTo("2")]
+
+
+def test_an_echoing_terminal_sees_the_error_on_its_own_line_and_a_fresh_prompt() -> None:
+    d = text_driver(echo=True)
+    d.start()
+    typed = b"port " + b"9" * (MAX_LINE - 5)
+    assert d.feed(typed) == typed
+    assert d.feed(b"99\r") == b"\r\n" + TOO_LONG + b"> "
+    assert d.feed(b"port 2\r") == b"port 2\r\nswitched to 2\r\nOK\r\n> "
 
 
 def test_invalid_utf8_is_an_error() -> None:
@@ -228,7 +243,6 @@ def test_nothing_runs_before_login_on_a_login_required_line() -> None:
     d = text_driver(login_required=True)
     d.start()
     assert d.feed(b"port 2\rx\r") == b"password: ERR login failed\r\nlogin: "
-    assert d.feed(b"\x03") == b"login: "
     assert d.switch.executed() == []
 
 
@@ -301,7 +315,7 @@ def test_input_beyond_the_backlog_cap_is_dropped_and_reported() -> None:
     d = text_driver(auto=False)
     d.feed(b"port 2\r" + b"x" * 10_000)
     assert [n.kind for n in d.notices] == [EventKind.PROTOCOL]
-    assert d.finish() == b"switched to 2\r\nOK\r\n"
+    assert d.finish() == b"switched to 2\r\nOK\r\n" + TOO_LONG
 
 
 def test_telnet_negotiation_and_cr_nul_are_skipped_on_tcp() -> None:
@@ -317,3 +331,78 @@ def test_an_unterminated_telnet_subnegotiation_swallows_only_a_little() -> None:
     assert d.feed(bytes.fromhex("FFFA18") + b"x" * 100 + b"\rport 2\r").endswith(
         b"switched to 2\r\nOK\r\n"
     )
+
+
+BANNER_LOGIN = b"kvmswitchd serial console\r\nlogin: "
+BYE = b"bye\r\nOK\r\n"
+
+
+@pytest.mark.parametrize(
+    ("keys", "echoed"),
+    [
+        (b"quit\r", b""),
+        (b"\x03", b"^C\r\n"),
+        (b"\x04", b"^D\r\n"),
+        (b"alice\r\x03", b"^C\r\n"),  # at the password: prompt too
+        (b"alice\r\x04", b"^D\r\n"),
+    ],
+)
+def test_quit_ctrl_c_and_ctrl_d_leave_a_required_login_prompt_and_end_the_session(
+    keys: bytes, echoed: bytes
+) -> None:
+    d = text_driver(login_required=True, echo=True)
+    assert d.start() == BANNER_LOGIN
+    sent = d.feed(keys)
+    assert sent.endswith(echoed + BYE + BANNER_LOGIN)  # the line's next session greets
+    assert d.closes == ["quit"]
+    assert d.switch.calls == [] and d.switch.logins == []
+
+
+def test_ctrl_d_on_an_empty_command_line_ends_the_session_and_inside_a_line_does_nothing() -> None:
+    d = text_driver(echo=True)
+    d.start()
+    assert d.feed(b"port 2\x04") == b"port 2"
+    assert d.closes == []
+    assert d.feed(b"\x15\x04") == b"^C\r\n> ^D\r\n" + BYE + b"kvmswitchd serial console\r\n> "
+    assert d.closes == ["quit"]
+
+
+def test_ctrl_c_or_ctrl_d_at_an_optional_login_prompt_goes_back_to_commands() -> None:
+    d = text_driver(echo=True)
+    d.start()
+    assert d.feed(b"login\r") == b"login\r\nlogin: "
+    assert d.feed(b"\x04") == b"^C\r\n> "
+    assert d.feed(b"login\rquit\r") == b"login\r\nlogin: quit\r\n" + BYE + (
+        b"kvmswitchd serial console\r\n> "
+    )
+    assert d.closes == ["quit"]
+
+
+def test_help_shows_every_command_with_its_syntax() -> None:
+    reply = text_driver().feed(b"help\r").decode()
+    for syntax in (
+        "status",
+        "port N",
+        "switch N [km|video|audio|usb[,...]] [force]",
+        "switch 2 km,audio",
+        "next",
+        "prev",
+        "scan on [SECONDS] | scan off",
+        "log [COUNT]",
+        "name N TEXT",
+        "login [USER [PASSWORD]]",
+        "logout",
+        "quit",
+    ):
+        assert syntax in reply
+    assert reply.endswith("OK\r\n")
+
+
+def test_channels_may_be_a_comma_list_as_help_shows() -> None:
+    d = text_driver()
+    assert d.feed(b"switch 2 km,audio\r").endswith(b"OK\r\n")
+    assert d.feed(b"switch 3 video, usb force\r").endswith(b"OK\r\n")
+    assert d.switch.executed() == [
+        SwitchTo("2", ("km", "audio")),
+        SwitchTo("3", ("video", "usb"), force=True),
+    ]
