@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from kvmswitchd import allowlist
+
 # The typed key readers live in config_keys (port_config uses them too); the sections
 # below keep calling them by their short private names.
 from kvmswitchd.config_keys import boolean as _bool
@@ -30,7 +32,7 @@ from kvmswitchd.core.hotkeys import DEFAULT_PROFILE, HotkeyProfile, profile_from
 from kvmswitchd.core.permissions import Permission, PortRestrictions, Role, parse_restrictions
 from kvmswitchd.core.ports import MAX_PORTS, MIN_PORTS
 from kvmswitchd.errors import ConfigError, KvmError
-from kvmswitchd.port_config import PortConfig, parse_allow, parse_ports
+from kvmswitchd.port_config import PortConfig, parse_ports
 from kvmswitchd.serial.endpoint import EndpointSpec, parse_endpoint
 
 # A config file bigger than this is a mistake (a wrong path given to --config).
@@ -224,7 +226,7 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
     usbip = _table(doc.get("usbip", {}), "usbip")
     _check_keys(usbip, "usbip", {"listen", "allow"})
     usbip_host, usbip_port = parse_listen(usbip.get("listen", "127.0.0.1:3240"), "usbip.listen")
-    usbip_allow = parse_allow(usbip["allow"], "usbip.allow") if "allow" in usbip else None
+    usbip_allow = allowlist.parse(usbip["allow"], "usbip.allow") if "allow" in usbip else None
     video = _table(doc.get("video", {}), "video")
     _check_keys(video, "video", {"drm_root"})
     drm_root = video.get("drm_root", "/sys/class/drm")

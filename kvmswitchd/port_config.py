@@ -7,12 +7,12 @@ every error names its key (``ports.2.keyboard``). An EDID value is checked with
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kvmswitchd import allowlist
 from kvmswitchd.config_keys import boolean, check_keys, choice, number, table
 from kvmswitchd.console.sources import MAX_PATH_LEN
 from kvmswitchd.edids import Override
@@ -34,10 +34,6 @@ NAME = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9._-]{{0,{MAX_NAME_LEN - 1}}}")
 # Seconds between the reports an emulated port's virtual host takes. A real USB host polls
 # every 1-10 ms; the cap stops a typo from making a port take minutes per keystroke.
 MAX_POLL_INTERVAL = 1.0
-# Entries of a USB/IP allow-list ([usbip] allow, ports.N.usbip_allow). Every connection
-# is checked against each one; the cap keeps that check short (a few networks describe
-# any real site).
-MAX_USBIP_ALLOW = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,28 +210,7 @@ def _port_allow(entry: Mapping[str, Any], path: str, target: str) -> tuple[str, 
         raise ConfigError(
             f"{path}.usbip_allow", 'expected no allow-list: only target = "usbip" uses one'
         )
-    return parse_allow(entry["usbip_allow"], f"{path}.usbip_allow")
-
-
-def parse_allow(value: object, path: str) -> tuple[str, ...]:
-    """A USB/IP allow-list: addresses and networks, normalised to CIDR strings."""
-    if (
-        not isinstance(value, list)
-        or not 1 <= len(value) <= MAX_USBIP_ALLOW
-        or not all(isinstance(v, str) for v in value)
-    ):
-        raise ConfigError(
-            path, f'expected a list of 1..{MAX_USBIP_ALLOW} addresses/networks, e.g. ["192.0.2.10"]'
-        )
-    out = []
-    for index, item in enumerate(value):
-        try:
-            out.append(str(ipaddress.ip_network(item, strict=False)))
-        except ValueError:
-            raise ConfigError(
-                f"{path}[{index}]", f"{item[:64]!r} is not an IP address or CIDR network"
-            ) from None
-    return tuple(out)
+    return allowlist.parse(entry["usbip_allow"], f"{path}.usbip_allow")
 
 
 def _hidg_path(entry: Mapping[str, Any], key: str, path: str, target: str) -> str | None:

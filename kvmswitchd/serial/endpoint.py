@@ -13,7 +13,6 @@ login is required those keys are refused: the logged-in user's rights apply.
 from __future__ import annotations
 
 import enum
-import functools
 import ipaddress
 import math
 import re
@@ -21,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from kvmswitchd import allowlist
 from kvmswitchd.core.lease import LOCKABLE, MAX_LEASE_IDLE
 from kvmswitchd.core.permissions import PortRestrictions, Role, parse_restrictions
 from kvmswitchd.errors import ConfigError, InputError, PortError
@@ -126,7 +126,7 @@ class EndpointSpec:
                 f"{self.key}: {self.endpoint} requires a login, but http.auth = false leaves "
                 "no accounts to log in with: the endpoint can never be used"
             )
-        wide_open = [a for a in self.allow if _networks((a,))[0].prefixlen == 0]
+        wide_open = [a for a in self.allow if allowlist.networks((a,))[0].prefixlen == 0]
         if self.kind is LinkKind.TCP and self.dialect is Dialect.TESMART and wide_open:
             out.append(
                 f"{self.key}: the tesmart dialect has no login and {self.endpoint} accepts "
@@ -142,18 +142,7 @@ class EndpointSpec:
 
     def admits(self, address: str) -> bool:
         """Whether a TCP peer at ``address`` is in the allow-list."""
-        try:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(ip in net for net in _networks(self.allow))
-
-
-@functools.lru_cache(maxsize=64)
-def _networks(allow: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(a, strict=False) for a in allow)
+        return allowlist.admits(self.allow, address)
 
 
 def busy_reply(spec: EndpointSpec) -> bytes:
@@ -418,20 +407,7 @@ def _stopbits(table: Mapping[str, object], path: str) -> float:
 def _allow(table: Mapping[str, object], dialect: Dialect, path: str) -> tuple[str, ...]:
     if "allow" not in table:
         return LOOPBACK if dialect is Dialect.TESMART else ANYWHERE
-    value = table["allow"]
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ConfigError(
-            f"{path}.allow", 'expected a list of addresses/networks, e.g. ["127.0.0.1"]'
-        )
-    out = []
-    for i, item in enumerate(value):
-        try:
-            out.append(str(ipaddress.ip_network(str(item), strict=False)))
-        except ValueError:
-            raise ConfigError(
-                f"{path}.allow[{i}]", "expected an IP address or CIDR network"
-            ) from None
-    return tuple(out)
+    return allowlist.parse(table["allow"], f"{path}.allow")
 
 
 def _init_strings(table: Mapping[str, object], path: str) -> tuple[str, ...]:

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from kvmswitchd.allowlist import admits
 from kvmswitchd.errors import DeviceError, KvmError, LocalProtocolError
 from kvmswitchd.storage.bot import BulkOnlyTransport
 from kvmswitchd.targets import usbip_wire as wire
@@ -58,24 +58,6 @@ USER_TIMEOUT_MS: Final = 30_000
 
 # The event journal's ``record`` (kind, source, ports, user, detail).
 Record = Callable[[str, str, tuple[str, ...], str | None, Mapping[str, Any]], object]
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def admits(networks: tuple[Network, ...], address: str) -> bool:
-    """Whether a peer at ``address`` (as ``getpeername`` gives it) is in ``networks``.
-    An IPv4 peer on a dual-stack socket (``::ffff:192.0.2.1``) is matched as IPv4, and a
-    scope (``fe80::1%eth0``) is ignored; anything that is not an address is refused."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in network for network in networks)
-
-
-def _networks(allow: tuple[str, ...]) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(a, strict=False) for a in allow)
 
 
 def _tune(sock: socket.socket) -> None:
@@ -109,7 +91,7 @@ class UsbipTarget:
     ) -> None:
         self.unit = unit
         # who may see and import this port, within the listener's list (None: all of it)
-        self.allow = None if allow is None else _networks(allow)
+        self.allow = allow
         self.device = UsbipDevice(unit, keyboard=keyboard, mouse=mouse)
         self.busid = self.device.record.busid
         self.exported = False
@@ -238,7 +220,7 @@ class UsbipServer:
         record: Record = _journal_nothing,
     ) -> None:
         self.host, self.port = host, port
-        self.allow = _networks(allow)
+        self.allow = allow
         self._record = record
         self._targets: dict[str, UsbipTarget] = {}
         self._server: asyncio.Server | None = None

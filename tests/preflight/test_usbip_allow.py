@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from kvmswitchd.allowlist import MAX_ENTRIES as MAX_USBIP_ALLOW
 from kvmswitchd.config import parse_config
 from kvmswitchd.errors import ConfigError
-from kvmswitchd.port_config import MAX_USBIP_ALLOW
 from kvmswitchd.preflight import preflight
 
 
