@@ -19,13 +19,11 @@ from kvmswitchd.core.switch import validate_name
 from kvmswitchd.edids import Override
 from kvmswitchd.errors import InputError, PortError
 from kvmswitchd.serial.tesmart_unit import UnitSettings, read_settings
+from kvmswitchd.state_values import kind, quote
 
 # Top-level keys the daemon writes (``version`` is StateFile's own).
 KNOWN_KEYS = frozenset({"version", "focus", "names", "edids", "tesmart"})
 EDID_KEYS = frozenset({"overrides", "idle_monitor"})
-# Characters of a bad key or value quoted in a Reset; a hostile file cannot make one
-# log line carry megabytes.
-MAX_QUOTED = 40
 # Resets reported one by one; past this, one summary counts the rest, so a state file
 # with a million bad entries cannot flood (and rotate away) the event log at start.
 MAX_RESETS = 32
@@ -57,13 +55,13 @@ def read_saved_state(doc: object, ports: int) -> tuple[SavedState, tuple[Reset, 
     """The valid part of a state document for a unit of ``ports`` ports, and what was not."""
     resets: list[Reset] = []
     if not isinstance(doc, dict):
-        return SavedState(), (Reset("state", f"expected an object, got {_kind(doc)}"),)
-    resets += (Reset(_quote(k), "unknown key") for k in sorted(map(str, set(doc) - KNOWN_KEYS)))
+        return SavedState(), (Reset("state", f"expected an object, got {kind(doc)}"),)
+    resets += (Reset(quote(k), "unknown key") for k in sorted(map(str, set(doc) - KNOWN_KEYS)))
     focus = _focus(_object(doc, "focus", resets), ports, resets)
     names = _names(_object(doc, "names", resets), ports, resets)
     edids = _object(doc, "edids", resets)
     resets += (
-        Reset(f"edids.{_quote(k)}", "unknown key") for k in sorted(map(str, set(edids) - EDID_KEYS))
+        Reset(f"edids.{quote(k)}", "unknown key") for k in sorted(map(str, set(edids) - EDID_KEYS))
     )
     overrides = _overrides(_object(edids, "overrides", resets, "edids."), ports, resets)
     idle = _idle(_object(edids, "idle_monitor", resets, "edids."), ports, resets)
@@ -84,7 +82,7 @@ def _object(
     value = doc.get(key, {})
     if isinstance(value, dict):
         return value
-    resets.append(Reset(prefix + key, f"expected an object, got {_kind(value)}"))
+    resets.append(Reset(prefix + key, f"expected an object, got {kind(value)}"))
     return {}
 
 
@@ -92,21 +90,21 @@ def _unit(key: str, ports: int) -> int:
     """The port of this unit a key names; InputError or PortError when it names none."""
     port = parse_port_id(key, ports)
     if port.channel is not None:
-        raise InputError(f"{_quote(key)} is a cascade channel, not a port of this unit")
+        raise InputError(f"{quote(key)} is a cascade channel, not a port of this unit")
     return port.unit
 
 
 def _focus(saved: dict[str, object], ports: int, resets: list[Reset]) -> dict[Channel, PortId]:
     focus: dict[Channel, PortId] = {}
     for key, value in saved.items():
-        what = f"focus.{_quote(key)}"
+        what = f"focus.{quote(key)}"
         try:
             channel = Channel(key)
         except ValueError:
             resets.append(Reset(what, "unknown channel"))
             continue
         if not isinstance(value, str):
-            resets.append(Reset(what, f"expected a port id string, got {_kind(value)}"))
+            resets.append(Reset(what, f"expected a port id string, got {kind(value)}"))
             continue
         try:
             focus[channel] = parse_port_id(value, ports)
@@ -118,7 +116,7 @@ def _focus(saved: dict[str, object], ports: int, resets: list[Reset]) -> dict[Ch
 def _names(saved: dict[str, object], ports: int, resets: list[Reset]) -> dict[int, str]:
     names: dict[int, str] = {}
     for key, value in saved.items():
-        what = f"names.{_quote(key)}"
+        what = f"names.{quote(key)}"
         try:
             names[_unit(key, ports)] = validate_name(value)
         except (InputError, PortError) as exc:
@@ -129,7 +127,7 @@ def _names(saved: dict[str, object], ports: int, resets: list[Reset]) -> dict[in
 def _overrides(saved: dict[str, object], ports: int, resets: list[Reset]) -> dict[int, Override]:
     overrides: dict[int, Override] = {}
     for key, value in saved.items():
-        what = f"edids.overrides.{_quote(key)}"
+        what = f"edids.overrides.{quote(key)}"
         try:
             overrides[_unit(key, ports)] = Override.parse(value)
         except (InputError, PortError) as exc:
@@ -140,7 +138,7 @@ def _overrides(saved: dict[str, object], ports: int, resets: list[Reset]) -> dic
 def _idle(saved: dict[str, object], ports: int, resets: list[Reset]) -> dict[int, bool]:
     idle: dict[int, bool] = {}
     for key, value in saved.items():
-        what = f"edids.idle_monitor.{_quote(key)}"
+        what = f"edids.idle_monitor.{quote(key)}"
         try:
             unit = _unit(key, ports)
         except (InputError, PortError) as exc:
@@ -149,20 +147,5 @@ def _idle(saved: dict[str, object], ports: int, resets: list[Reset]) -> dict[int
         if isinstance(value, bool):
             idle[unit] = value
         else:
-            resets.append(Reset(what, f"expected true or false, got {_kind(value)}"))
+            resets.append(Reset(what, f"expected true or false, got {kind(value)}"))
     return idle
-
-
-def _quote(key: object) -> str:
-    text = str(key)
-    return text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED] + "…"
-
-
-def _kind(value: object) -> str:
-    """A JSON type name for a message (never the value itself: it may be huge)."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    kinds = {dict: "an object", list: "an array", str: "a string"}
-    return next((name for t, name in kinds.items() if isinstance(value, t)), "null")

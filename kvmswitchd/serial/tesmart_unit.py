@@ -16,13 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from kvmswitchd.state_values import kind, quote
+
 Address = tuple[int, int, int, int]
 # The LED/display timeouts the units accept (command 03): never, 10 s, 30 s.
 LED_TIMEOUTS = (0, 10, 30)
 ADDRESS_KEYS = ("ip", "gateway", "netmask")
-# Characters of a bad saved value quoted in a reset's reason (a hostile file cannot make
-# one log line carry megabytes).
-MAX_QUOTED = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,17 +92,17 @@ def read_settings(doc: object) -> tuple[UnitSettings, tuple[tuple[str, str], ...
     """Saved settings (the state file's ``tesmart`` object), and each entry reset, as
     ``(key, why)``: a bad entry goes back to its factory value, the rest are kept."""
     if not isinstance(doc, Mapping):
-        return UnitSettings(), (("", f"expected an object, got {_kind(doc)}"),)
+        return UnitSettings(), (("", f"expected an object, got {kind(doc)}"),)
     resets: list[tuple[str, str]] = []
     names = {f.name for f in fields(UnitSettings)}
-    resets += ((_quote(k), "unknown key") for k in sorted(map(str, set(doc) - names)))
+    resets += ((quote(k), "unknown key") for k in sorted(map(str, set(doc) - names)))
     good: dict[str, Any] = {}
     for key in ("buzzer", "auto_detect"):
         if key in doc:
             if isinstance(doc[key], bool):
                 good[key] = doc[key]
             else:
-                resets.append((key, f"expected true or false, got {_kind(doc[key])}"))
+                resets.append((key, f"expected true or false, got {kind(doc[key])}"))
     if "led_timeout" in doc:
         value = doc["led_timeout"]
         if not isinstance(value, bool) and value in LED_TIMEOUTS:
@@ -127,22 +126,9 @@ def read_settings(doc: object) -> tuple[UnitSettings, tuple[tuple[str, str], ...
     return UnitSettings(**good), tuple(resets)
 
 
-def _quote(text: str) -> str:
-    return text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED] + "…"
-
-
 def _shown(value: object) -> str:
     if isinstance(value, bool | int | float):
         return repr(value)
     if isinstance(value, str):
-        return repr(_quote(value))
-    return _kind(value)
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    kinds = {dict: "an object", list: "an array", str: "a string"}
-    return next((name for t, name in kinds.items() if isinstance(value, t)), "null")
+        return repr(quote(value))
+    return kind(value)
