@@ -19,7 +19,7 @@ from kvmswitchd.edids import Override
 from kvmswitchd.errors import ConfigError, InputError
 
 TARGETS = ("emulated", "gadget", "ch9329", "usbip", "qemu")
-IMPLEMENTED_TARGETS = ("emulated", "gadget", "usbip")
+IMPLEMENTED_TARGETS = ("emulated", "gadget", "usbip", "qemu")
 KEYBOARDS = ("usb", "ps2")
 MICE = ("relative", "absolute")
 VIDEO = ("hdmi", "dvi", "vga", "dp")
@@ -36,6 +36,9 @@ MAX_POLL_INTERVAL = 1.0
 # is checked against each one; the cap keeps that check short (a few networks describe
 # any real site).
 MAX_USBIP_ALLOW = 64
+QEMU_KEYS = ("qmp", "vm_name")
+# A qemu port's QMP socket: "unix:/run/kvmswitchd/vm1.qmp" or "tcp:127.0.0.1:4444".
+QMP_TCP = re.compile(r"tcp:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):([0-9]{1,5})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,8 @@ class PortConfig:
     hidg_mode: int = 0o600  # gadget setup: their mode
     poll_interval: float = 0.0  # emulated ports: seconds per report taken (0: at once)
     usbip_allow: tuple[str, ...] | None = None  # usbip ports: who may import it (CIDR)
+    qmp: str | None = None  # qemu ports: the VM's QMP socket ("unix:/path", "tcp:host:port")
+    vm_name: str | None = None  # qemu ports: what the VM is called (shown, logged)
 
 
 def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
@@ -89,6 +94,7 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
                 *GADGET_KEYS,
                 "poll_interval",
                 "usbip_allow",
+                *QEMU_KEYS,
             },
         )
         edid = entry.get("edid")
@@ -117,7 +123,7 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
             raise ConfigError(
                 f"{path}.poll_interval", "expected none: only an emulated port is polled by us"
             )
-        if target in ("usbip", "gadget") and entry.get("keyboard") == "ps2":
+        if target in ("usbip", "gadget", "qemu") and entry.get("keyboard") == "ps2":
             raise ConfigError(
                 f"{path}.keyboard", f"expected usb: a {target} port has a USB keyboard"
             )
@@ -137,8 +143,41 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
             poll_interval=number(entry, "poll_interval", path, 0.0, 0.0, MAX_POLL_INTERVAL),
             **_gadget_keys(entry, path, target),
             usbip_allow=_port_allow(entry, path, target),
+            **_qemu_keys(entry, path, target),
         )
     return out
+
+
+def _qemu_keys(entry: Mapping[str, Any], path: str, target: str) -> dict[str, Any]:
+    """``qmp`` (required) and ``vm_name``: qemu ports only."""
+    if target != "qemu":
+        for key in QEMU_KEYS:
+            if key in entry:
+                raise ConfigError(f"{path}.{key}", 'expected only on a target = "qemu" port')
+        return {}
+    qmp = entry.get("qmp")
+    if not isinstance(qmp, str) or not _qmp_ok(qmp):
+        raise ConfigError(
+            f"{path}.qmp",
+            'expected the VM\'s QMP socket, like "unix:/run/kvmswitchd/vm1.qmp" or '
+            '"tcp:127.0.0.1:4444"',
+        )
+    vm_name = entry.get("vm_name")
+    if vm_name is not None and (
+        not isinstance(vm_name, str) or not vm_name.strip() or len(vm_name) > MAX_NAME_LEN
+    ):
+        raise ConfigError(
+            f"{path}.vm_name", f"expected a non-empty string of at most {MAX_NAME_LEN} characters"
+        )
+    return {"qmp": qmp, "vm_name": vm_name.strip() if isinstance(vm_name, str) else None}
+
+
+def _qmp_ok(text: str) -> bool:
+    if text.startswith("unix:"):
+        sock = text[5:]
+        return sock.startswith("/") and "\0" not in sock and len(sock) <= MAX_PATH_LEN
+    found = QMP_TCP.fullmatch(text)
+    return found is not None and 1 <= int(found.group(2)) <= 65535
 
 
 def _hidg_paths(entry: Mapping[str, Any], path: str, target: str) -> tuple[str | None, str | None]:

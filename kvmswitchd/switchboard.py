@@ -26,6 +26,7 @@ from kvmswitchd.core.commands import (
     LogLine,
     Origin,
     Outcome,
+    Power,
     Rename,
     SetScan,
     Source,
@@ -68,6 +69,7 @@ from kvmswitchd.journal import Journal
 from kvmswitchd.port import Port
 from kvmswitchd.router import Router
 from kvmswitchd.storage.service import StorageService, switch_detail
+from kvmswitchd.targets.target import PowerControl
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,8 @@ class Switchboard(BoardReads, BoardInput):
         self.router = router
         self.edids = edids
         self.holds = shared_holds(ports)
+        # the ports whose target has a power path (core.guard validates Power against it)
+        self.powered = frozenset(u for u, p in ports.items() if isinstance(p.target, PowerControl))
         self.backends: Any = None  # shared backend resources (the daemon's Backends)
         self.storage: StorageService | None = None  # USB storage routing (set by the daemon)
         self.scan = AutoScan(dwell=config.scan_dwell)
@@ -141,20 +145,54 @@ class Switchboard(BoardReads, BoardInput):
         return self.run(command, origin)
 
     def world(self) -> World:
-        return World(self.core.ports, self.core.focus)
+        return World(self.core.ports, self.core.focus, self.powered)
 
     def run(self, command: Command, origin: Origin) -> Outcome:
         """Carry out ``command`` for ``origin``: resolve, authorize, validate, commit."""
+        decided = self._decide(command, origin)
+        if isinstance(decided, Outcome):
+            return decided
+        plan, actor = decided
+        try:
+            return self._commit(plan, actor, origin)
+        except KvmError as exc:
+            return Outcome(False, message=str(exc), error=exc.code)
+
+    def _decide(self, command: Command, origin: Origin) -> tuple[Plan, Actor] | Outcome:
+        """The actor and its plan, or the refusal's outcome (logged)."""
         actor = self.actors.of(origin)
         if actor is None:
             return self._refuse(command, origin, Refusal("unauthorized", "log in first"))
         decision = decide(command, actor, self.world())
         if isinstance(decision, Refusal):
             return self._refuse(command, origin, decision)
+        return decision, actor
+
+    async def power(self, command: Power, origin: Origin) -> Outcome:
+        """A power action through the guarded path; the target's answer is awaited (a QMP
+        reply), and the action is logged with what came of it."""
+        decided = self._decide(command, origin)
+        if isinstance(decided, Outcome):
+            return decided
+        plan, actor = decided
+        assert plan.port is not None  # decide() resolved them
+        assert plan.power is not None
+        unit = plan.port.unit
+        target = self.links[unit].target
+        assert isinstance(target, PowerControl)  # decide() checked World.powered
+        detail: dict[str, Any] = {"action": plan.power.value}
+        if origin.detail:
+            detail["via"] = origin.detail
         try:
-            return self._commit(decision, actor, origin)
+            done = await target.power(plan.power)
         except KvmError as exc:
-            return Outcome(False, message=str(exc), error=exc.code)
+            detail["error"] = str(exc)
+            self.journal.record("power", origin.source.value, (str(unit),), origin.user, detail)
+            return Outcome(False, message=f"port {unit}: {exc}", error=exc.code)
+        detail["result"] = done
+        self.journal.record("power", origin.source.value, (str(unit),), origin.user, detail)
+        self._state_changed(save=False)
+        return Outcome(True, message=f"port {unit}: {done}", status=self.status_view(actor))
 
     def _refuse(self, command: Command, origin: Origin, refusal: Refusal) -> Outcome:
         if refusal.code in ("forbidden", "unauthorized"):
@@ -182,6 +220,10 @@ class Switchboard(BoardReads, BoardInput):
                 assert plan.port is not None
                 self._persist_names({**self.core.names, plan.port.unit: plan.name})
                 outcome = self.apply(self.core.rename(plan.port, plan.name), origin)
+            case Power():  # pragma: no cover  # awaited: execute() sends it to power()
+                return Outcome(
+                    False, message="power actions go through execute()", error="bad_request"
+                )
             case GetStatus():
                 return Outcome(True, status=self.status_view(actor))
             case GetLog(limit=limit):
@@ -315,6 +357,8 @@ class Switchboard(BoardReads, BoardInput):
     # -- the command bus -------------------------------------------------------------------
 
     async def execute(self, command: Command, origin: Origin) -> Outcome:
+        if isinstance(command, Power):
+            return await self.power(command, origin)
         return self.run(command, origin)
 
     async def authenticate(self, user: str, password: str, origin: Origin) -> str | None:
