@@ -20,6 +20,7 @@ HELP = (
     "scan on [seconds] | scan off",
     "log [n]                   the last n events (default 10)",
     "name N TEXT               rename port N",
+    "power N ACTION            on|off|hard-off|reset|pause|resume port N's VM",
     "login [user]              log in",
     "logout                    log out",
     "quit                      end the session",

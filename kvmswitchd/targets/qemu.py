@@ -41,6 +41,9 @@ from kvmswitchd.targets.screen import NO_SIGNAL, encode, font
 from kvmswitchd.targets.target import OutputListener
 
 log = logging.getLogger(__name__)
+# qemu.qmp logs every failed connect as an ERROR; a VM that is off is no error here, and
+# this module logs each outage once itself.
+logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)
 
 Address = str | tuple[str, int]  # a unix socket path, or (host, port)
 ClientFactory = Callable[[str], QMPClient]
