@@ -40,8 +40,9 @@ Execute = Callable[..., Awaitable[Any]]  # execute(command, arguments=None)
 class QmpDisk:
     """What one VM has plugged in of the switch's storage, kept equal to ``wanted``."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, io_interval: float = IO_POLL_INTERVAL) -> None:
         self.name = name
+        self.io_interval = io_interval
         self.wanted: Medium | None = None
         self.attached: Medium | None = None
         self.problem: str | None = None  # the last attach/detach failure
@@ -95,7 +96,7 @@ class QmpDisk:
             if self.attached is not None:
                 await self._poll_io(execute)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(IO_POLL_INTERVAL if self.attached else None):
+                async with asyncio.timeout(self.io_interval if self.attached else None):
                     await self._kick.wait()
 
     async def _present(self, execute: Execute) -> Medium | None:
