@@ -104,6 +104,7 @@ def make_target(config: PortConfig, backends: Backends) -> TargetBackend:
                 name=f"port {config.unit}",
                 vm_name=config.vm_name,
                 screens=state / "qemu",
+                input_interval=config.input_interval,
             )
         case other:
             raise ConfigError(f"ports.{config.unit}.target", f"target {other!r} is not available")

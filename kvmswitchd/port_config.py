@@ -36,7 +36,9 @@ MAX_POLL_INTERVAL = 1.0
 # is checked against each one; the cap keeps that check short (a few networks describe
 # any real site).
 MAX_USBIP_ALLOW = 64
-QEMU_KEYS = ("qmp", "vm_name")
+QEMU_KEYS = ("qmp", "vm_name", "input_interval")
+# Seconds between a qemu port's input commands. Past this typing is unusable: a typo.
+MAX_INPUT_INTERVAL = 0.5
 # A qemu port's QMP socket: "unix:/run/kvmswitchd/vm1.qmp" or "tcp:127.0.0.1:4444".
 QMP_TCP = re.compile(r"tcp:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):([0-9]{1,5})")
 
@@ -65,6 +67,7 @@ class PortConfig:
     usbip_allow: tuple[str, ...] | None = None  # usbip ports: who may import it (CIDR)
     qmp: str | None = None  # qemu ports: the VM's QMP socket ("unix:/path", "tcp:host:port")
     vm_name: str | None = None  # qemu ports: what the VM is called (shown, logged)
+    input_interval: float = 0.01  # qemu ports: seconds between input commands
 
 
 def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
@@ -169,7 +172,11 @@ def _qemu_keys(entry: Mapping[str, Any], path: str, target: str) -> dict[str, An
         raise ConfigError(
             f"{path}.vm_name", f"expected a non-empty string of at most {MAX_NAME_LEN} characters"
         )
-    return {"qmp": qmp, "vm_name": vm_name.strip() if isinstance(vm_name, str) else None}
+    return {
+        "qmp": qmp,
+        "vm_name": vm_name.strip() if isinstance(vm_name, str) else None,
+        "input_interval": number(entry, "input_interval", path, 0.01, 0.0, MAX_INPUT_INTERVAL),
+    }
 
 
 def _qmp_ok(text: str) -> bool:

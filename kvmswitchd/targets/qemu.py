@@ -53,6 +53,10 @@ RETRY_MAX = 5.0
 # Seconds a QMP command may take. A VM under load answers in milliseconds; past this the
 # connection is taken as dead (a stuck QEMU must not stall the port's input forever).
 COMMAND_TIMEOUT = 10.0
+# Seconds between two input commands of one interface (keyboard, mouse): a USB keyboard's
+# 10 ms polling interval. QEMU's PS/2 and USB HID devices queue 16 events and drop what
+# does not fit while the guest is slow to read them, so the reply alone is not enough.
+INPUT_INTERVAL = 0.01
 SCREEN_INTERVAL = 0.5  # seconds between screendumps while the screen is watched
 WATCHED_FOR = 5.0  # a fetch keeps the screen refreshing this long
 # Bytes of one screendump PNG we read back. A 4K frame is well under this; the cap stops
@@ -96,6 +100,7 @@ class QemuTarget:
         name: str,
         screens: Path,
         vm_name: str | None = None,
+        input_interval: float = INPUT_INTERVAL,
         retry_min: float = RETRY_MIN,
         retry_max: float = RETRY_MAX,
         clock: Callable[[], float] = time.monotonic,
@@ -106,6 +111,7 @@ class QemuTarget:
         self.vm_name = vm_name
         self.screens = screens
         self.retry_min, self.retry_max = retry_min, retry_max
+        self.input_interval = input_interval
         self._clock = clock
         self._client = client
         absolute = mouse == "absolute"
@@ -125,6 +131,7 @@ class QemuTarget:
         self.connected = asyncio.Event()  # set while a session is up
         self._qmp: QMPClient | None = None
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()  # set while nothing waits to be sent
         self._task: asyncio.Task[None] | None = None
         self._frame: bytes | None = None
         self._frame_task: asyncio.Task[None] | None = None
@@ -149,6 +156,7 @@ class QemuTarget:
             self.dropped += 1  # nobody to type to; a VM that comes back holds nothing
             return
         queue.push(report, self._clock())
+        self._idle.clear()
         self._wake.set()
 
     def set_output_listener(self, listener: OutputListener) -> None:
@@ -346,30 +354,40 @@ class QemuTarget:
             self.on_change()
 
     async def _send(self, qmp: QMPClient) -> None:
-        """Reports to the VM in order, one command at a time: the reply paces the next."""
-        queues = ((self.keyboard_queue, self.keys.report), (self.mouse_queue, self.pointer.report))
+        """Reports to the VM in order, one command at a time per interface: the reply, and
+        then ``input_interval``, pace the next (QEMU's PS/2 and USB HID devices queue only
+        16 events and drop what a slow guest has not read yet)."""
+        lanes = ((self.keyboard_queue, self.keys.report), (self.mouse_queue, self.pointer.report))
+        due = [0.0, 0.0]
         while True:
-            await self._wake.wait()
             self._wake.clear()
-            busy = True
-            while busy:
-                busy = False
-                for queue, translate in queues:
-                    report = queue.peek(self._clock())
-                    if report is None:
-                        continue
-                    busy = True
-                    events = translate(report)
-                    if events:
-                        await self._command(qmp, "input-send-event", {"events": events})
-                        self.sent += 1
-                    queue.take(self._clock())
+            waits: list[float] = []
+            for lane, (queue, translate) in enumerate(lanes):
+                report = queue.peek(now := self._clock())
+                if report is None:
+                    continue
+                if now < due[lane]:
+                    waits.append(due[lane] - now)
+                    continue
+                events = translate(report)
+                if events:
+                    await self._command(qmp, "input-send-event", {"events": events})
+                    self.sent += 1
+                    due[lane] = self._clock() + self.input_interval
+                queue.take(self._clock())
+                waits.append(0.0)
+            if not waits:
+                self._idle.set()
+                await self._wake.wait()
+            elif (wait := min(waits)) > 0:
+                await asyncio.sleep(wait)  # the pacing interval, not a test's timing
 
     async def drained(self) -> None:
         """Return once every queued report was answered (tests, benchmarks)."""
-        while len(self.keyboard_queue) or len(self.mouse_queue):
+        if len(self.keyboard_queue) or len(self.mouse_queue):
+            self._idle.clear()
             self._wake.set()
-            await asyncio.sleep(0)
+            await self._idle.wait()
 
     # -- the screen ------------------------------------------------------------------------
 
