@@ -1,5 +1,5 @@
 """The power permission in the one guarded path (core.guard.decide on a Power command):
-every actor × port × action against a rule written out here."""
+every actor, port and action against a rule written out here."""
 
 from __future__ import annotations
 

@@ -14,18 +14,20 @@ from hid.qcodes import QCODES, KeyboardEvents, PointerEvents, button_event, key_
 F13_TO_F24 = set(range(0x68, 0x74))
 # QKeyCode values of QEMU 7.2 (qapi/ui.json), written out here: a name QEMU does not
 # know makes it refuse the whole input-send-event.
-QEMU_72_QCODES = set(
-    "unmapped shift shift_r alt alt_r ctrl ctrl_r menu esc 1 2 3 4 5 6 7 8 9 0 minus equal "
-    "backspace tab q w e r t y u i o p bracket_left bracket_right ret a s d f g h j k l "
-    "semicolon apostrophe grave_accent backslash z x c v b n m comma dot slash asterisk spc "
-    "caps_lock f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 num_lock scroll_lock kp_divide kp_multiply "
-    "kp_subtract kp_add kp_enter kp_decimal sysrq kp_0 kp_1 kp_2 kp_3 kp_4 kp_5 kp_6 kp_7 "
-    "kp_8 kp_9 less f11 f12 print home pgup pgdn end left up down right insert delete stop "
-    "again props undo front copy open paste find cut lf help meta_l meta_r compose pause ro "
-    "hiragana henkan yen muhenkan katakanahiragana kp_comma kp_equals power sleep wake "
-    "audionext audioprev audiostop audioplay audiomute volumeup volumedown mediaselect mail "
-    "calculator computer ac_home ac_back ac_forward ac_refresh ac_bookmarks".split()
+_QEMU_72 = (  # QEMU's list as it reads in ui.json
+    "unmapped shift shift_r alt alt_r ctrl ctrl_r menu esc 1 2 3 4 5 6 7 8 9 0 minus "
+    "equal backspace tab q w e r t y u i o p bracket_left bracket_right ret a s d f g h "
+    "j k l semicolon apostrophe grave_accent backslash z x c v b n m comma dot slash "
+    "asterisk spc caps_lock f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 num_lock scroll_lock "
+    "kp_divide kp_multiply kp_subtract kp_add kp_enter kp_decimal sysrq kp_0 kp_1 kp_2 "
+    "kp_3 kp_4 kp_5 kp_6 kp_7 kp_8 kp_9 less f11 f12 print home pgup pgdn end left up "
+    "down right insert delete stop again props undo front copy open paste find cut lf "
+    "help meta_l meta_r compose pause ro hiragana henkan yen muhenkan katakanahiragana "
+    "kp_comma kp_equals power sleep wake audionext audioprev audiostop audioplay "
+    "audiomute volumeup volumedown mediaselect mail calculator computer ac_home ac_back "
+    "ac_forward ac_refresh ac_bookmarks"
 )
+QEMU_72_QCODES = frozenset(_QEMU_72.split(" "))
 
 
 def test_every_key_of_our_table_has_a_qcode_qemu_knows_except_f13_to_f24() -> None:
