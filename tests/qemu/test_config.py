@@ -22,7 +22,7 @@ def test_a_qemu_port_takes_a_unix_or_tcp_qmp_socket_and_a_vm_name() -> None:
         "web",
         0.01,
     )
-    assert qmp_address(port.qmp) == "/run/kvmswitchd/vm1.qmp"
+    assert qmp_address(port.qmp or "") == "/run/kvmswitchd/vm1.qmp"
     tcp = parse_config(port2(qmp="tcp:127.0.0.1:4444", input_interval=0.05)).port(2)
     assert qmp_address(tcp.qmp or "") == ("127.0.0.1", 4444)
     assert tcp.input_interval == 0.05
