@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import flood, latency, startup, switching
+from bench import flood, latency, qemu, startup, switching
 from bench.figures import SECTIONS, document, table
 from bench.rig import ROOT, Interference, machine, workdir
 
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             "fanout": lambda: switching.fanout(root / "fanout", sw, say),
             "startup": lambda: startup.startup(root / "startup", 2 if args.quick else 5, say),
             "flood": lambda: flood.flood(root / "flood", fl, say),
+            "qemu": lambda: qemu.qemu(qemu.QUICK if args.quick else qemu.FULL, say),
         }
         for name in SECTIONS:
             if name not in wanted:

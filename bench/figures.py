@@ -83,13 +83,26 @@ def _catalogue() -> tuple[Figure, ...]:
         Figure("flood_samples", "", "health polls during the flood"),
         Figure("flood_seconds", "s", "time to parse the flood"),
         Figure("flood_mb_per_s", "MiB/s", "flood parsing rate"),
+        Figure("qemu_events_per_s", "ev/s", "qemu port (fake QEMU): key changes/s"),
+        Figure("qemu_latency_p50_us", "µs", "qemu port: key → QMP command read, p50"),
+        Figure("qemu_latency_p99_us", "µs", "qemu port: key → QMP command read, p99"),
+        Figure("qemu_samples", "", "qemu port latency samples"),
     ]
     return tuple(figures)
 
 
 FIGURES = _catalogue()
 KEYS = tuple(f.key for f in FIGURES)
-SECTIONS = ("latency", "throughput", "switch", "scaling", "fanout", "startup", "flood")
+SECTIONS = (
+    "latency",
+    "throughput",
+    "switch",
+    "scaling",
+    "fanout",
+    "startup",
+    "flood",
+    "qemu",
+)
 
 
 def section_of(key: str) -> str:
