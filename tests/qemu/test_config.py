@@ -3,6 +3,10 @@ interval; every error names its key."""
 
 from __future__ import annotations
 
+import re
+import tomllib
+from pathlib import Path
+
 import pytest
 
 from kvmswitchd.config import parse_config
@@ -51,3 +55,14 @@ def test_every_qemu_key_error_names_its_key(doc: dict[str, object], path: str) -
         parse_config(doc)
     assert info.value.path == path
     assert "expected" in info.value.message
+
+
+def test_the_readme_qemu_example_is_a_valid_port() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if '"qemu"\nqmp' in b]
+    port = parse_config(tomllib.loads(block)).port(3)
+    assert (port.target, port.qmp, port.vm_name) == ("qemu", "unix:/run/kvmswitchd/vm1.qmp", "vm1")
+    (command,) = [b for b in re.findall(r"```sh\n(.*?)```", readme, re.S) if "-qmp" in b]
+    # the QMP socket the command line makes is the one the port connects to
+    assert f"-qmp {port.qmp},server=on,wait=off" in command
+    assert "-device qemu-xhci" in command
