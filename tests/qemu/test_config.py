@@ -11,6 +11,7 @@ import pytest
 
 from kvmswitchd.config import parse_config
 from kvmswitchd.errors import ConfigError
+from kvmswitchd.preflight import preflight
 from kvmswitchd.targets.qemu import qmp_address
 
 
@@ -66,3 +67,21 @@ def test_the_readme_qemu_example_is_a_valid_port() -> None:
     # the QMP socket the command line makes is the one the port connects to
     assert f"-qmp {port.qmp},server=on,wait=off" in command
     assert "-device qemu-xhci" in command
+
+
+@pytest.mark.parametrize(
+    ("qmp", "warned"),
+    [
+        ("unix:/run/vm.qmp", False),
+        ("tcp:127.0.0.1:4444", False),
+        ("tcp:localhost:4444", False),
+        ("tcp:[::1]:4444", False),
+        ("tcp:192.0.2.7:4444", True),
+        ("tcp:vmhost.example:4444", True),
+    ],
+)
+def test_qmp_over_the_network_is_a_warning_naming_the_port(qmp: str, warned: bool) -> None:
+    findings = preflight(parse_config(port2(qmp=qmp)), files=False)
+    assert findings.errors == ()
+    names = [(f.name, f.path) for f in findings.warnings]
+    assert names == ([("qmp_not_loopback", "ports.2.qmp")] if warned else [])
