@@ -212,6 +212,16 @@ class QemuTarget:
     # -- power -----------------------------------------------------------------------------
 
     async def power(self, action: PowerAction) -> str:
+        done = await self._power(action)
+        qmp = self._qmp
+        if qmp is not None and action is not PowerAction.HARD_OFF:
+            # the reply shows the state the action left (its events may still be on the way)
+            with contextlib.suppress(DeviceError):
+                status = await self._command(qmp, "query-status")
+                self.status = str(status.get("status", self.status))
+        return done
+
+    async def _power(self, action: PowerAction) -> str:
         qmp = self._qmp
         if qmp is None:
             if action is PowerAction.ON:
