@@ -41,9 +41,10 @@ from kvmswitchd.targets.screen import NO_SIGNAL, encode, font
 from kvmswitchd.targets.target import OutputListener
 
 log = logging.getLogger(__name__)
-# qemu.qmp logs every failed connect as an ERROR; a VM that is off is no error here, and
-# this module logs each outage once itself.
-logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)
+# qemu.qmp logs every failed connect as an ERROR (a VM that is off is no error here: this
+# module logs each outage once itself), and a connect cancelled at shutdown as CRITICAL.
+# Everything it reports reaches us as an exception too, so its own log is silenced.
+logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL + 1)
 
 Address = str | tuple[str, int]  # a unix socket path, or (host, port)
 ClientFactory = Callable[[str], QMPClient]
