@@ -25,11 +25,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw
 from qemu.qmp import ConnectError, ExecuteError, QMPClient, QMPError, Runstate
 
 from hid.pacing import ReportKind, ReportQueue
@@ -37,7 +35,7 @@ from hid.qcodes import KeyboardEvents, PointerEvents
 from kvmswitchd.core.commands import PowerAction
 from kvmswitchd.errors import BusyError, DeviceError
 from kvmswitchd.targets.qemu_disk import QmpDisk
-from kvmswitchd.targets.screen import NO_SIGNAL, encode, font
+from kvmswitchd.targets.qemu_screen import card, screendump
 from kvmswitchd.targets.target import OutputListener
 
 log = logging.getLogger(__name__)
@@ -60,24 +58,9 @@ COMMAND_TIMEOUT = 10.0
 INPUT_INTERVAL = 0.01
 SCREEN_INTERVAL = 0.5  # seconds between screendumps while the screen is watched
 WATCHED_FOR = 5.0  # a fetch keeps the screen refreshing this long
-# Bytes of one screendump PNG we read back. A 4K frame is well under this; the cap stops
-# a file swapped under us (or a huge guest mode) from filling the daemon's memory.
-MAX_FRAME_BYTES = 32 << 20
-CARD_WIDTH, CARD_HEIGHT = 720, 400  # the size of a VGA text screen
 RUN_EVENTS = frozenset({"STOP", "RESUME", "SHUTDOWN", "RESET", "POWERDOWN", "SUSPEND", "WAKEUP"})
 # Run states (query-status) in which "on" means cont.
 STOPPED = frozenset({"paused", "prelaunch", "debug", "io-error", "watchdog", "postmigrate"})
-
-
-@lru_cache(maxsize=32)
-def card(text: str) -> bytes:
-    """A grey frame saying ``text``: what the port shows when the VM has no frame."""
-    image = Image.new("RGB", (CARD_WIDTH, CARD_HEIGHT), NO_SIGNAL)
-    draw = ImageDraw.Draw(image)
-    draw.text(
-        (CARD_WIDTH // 2, CARD_HEIGHT // 2), text, fill=(220, 220, 220), font=font(20), anchor="mm"
-    )
-    return encode(image)
 
 
 def qmp_address(text: str) -> Address:
@@ -409,17 +392,8 @@ class QemuTarget:
             return None
         self._shots += 1
         path = self.screens / f"{self.name.replace(' ', '-')}-{self._shots}.png"
-        try:
-            await self._command(qmp, "screendump", {"filename": str(path), "format": "png"})
-            with path.open("rb") as file:
-                data = file.read(MAX_FRAME_BYTES + 1)
-        except (DeviceError, OSError) as exc:
-            log.debug("%s: screendump: %s", self.name, exc)
-            return None
-        finally:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        if len(data) > MAX_FRAME_BYTES or not data.startswith(b"\x89PNG"):
+        data = await screendump(lambda c, a: self._command(qmp, c, a), path)
+        if data is None:
             return None
         self._frame = data
         return data
