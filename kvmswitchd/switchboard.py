@@ -16,6 +16,7 @@ from typing import Any
 
 from hid.leds import Leds
 from kvmswitchd.board_input import BoardInput
+from kvmswitchd.board_power import BoardPower
 from kvmswitchd.board_reads import ALL_ENTRIES, BoardReads
 from kvmswitchd.config import Config
 from kvmswitchd.console.events import ConsoleAssembler
@@ -85,7 +86,7 @@ def shared_holds(ports: Mapping[int, Port]) -> Holds:
     return next(iter(tables.values()))
 
 
-class Switchboard(BoardReads, BoardInput):
+class Switchboard(BoardReads, BoardInput, BoardPower):
     def __init__(
         self,
         config: Config,
@@ -167,32 +168,6 @@ class Switchboard(BoardReads, BoardInput):
         if isinstance(decision, Refusal):
             return self._refuse(command, origin, decision)
         return decision, actor
-
-    async def power(self, command: Power, origin: Origin) -> Outcome:
-        """A power action through the guarded path; the target's answer is awaited (a QMP
-        reply), and the action is logged with what came of it."""
-        decided = self._decide(command, origin)
-        if isinstance(decided, Outcome):
-            return decided
-        plan, actor = decided
-        assert plan.port is not None  # decide() resolved them
-        assert plan.power is not None
-        unit = plan.port.unit
-        target = self.links[unit].target
-        assert isinstance(target, PowerControl)  # decide() checked World.powered
-        detail: dict[str, Any] = {"action": plan.power.value}
-        if origin.detail:
-            detail["via"] = origin.detail
-        try:
-            done = await target.power(plan.power)
-        except KvmError as exc:
-            detail["error"] = str(exc)
-            self.journal.record("power", origin.source.value, (str(unit),), origin.user, detail)
-            return Outcome(False, message=f"port {unit}: {exc}", error=exc.code)
-        detail["result"] = done
-        self.journal.record("power", origin.source.value, (str(unit),), origin.user, detail)
-        self._state_changed(save=False)
-        return Outcome(True, message=f"port {unit}: {done}", status=self.status_view(actor))
 
     def _refuse(self, command: Command, origin: Origin, refusal: Refusal) -> Outcome:
         if refusal.code in ("forbidden", "unauthorized"):
