@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import ch9329, flood, latency, startup, switching
+from bench import ch9329, flood, latency, qemu, startup, switching
 from bench.figures import SECTIONS, document, table
 from bench.rig import ROOT, Interference, machine, workdir
 
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             "ch9329": lambda: ch9329.ch9329(
                 root / "ch9329", ch9329.QUICK if args.quick else ch9329.FULL, say
             ),
+            "qemu": lambda: qemu.qemu(qemu.QUICK if args.quick else qemu.FULL, say),
         }
         for name in SECTIONS:
             if name not in wanted:

@@ -88,13 +88,27 @@ def _catalogue() -> tuple[Figure, ...]:
         Figure("ch9329_latency_p99_ms", "ms", "ch9329 pty port: console→chip p99"),
         Figure("ch9329_added_p50_ms", "ms", "ch9329 pty port: added by the daemon p50"),
         Figure("ch9329_added_p99_ms", "ms", "ch9329 pty port: added by the daemon p99"),
+        Figure("qemu_events_per_s", "ev/s", "qemu port (fake QEMU): key changes/s"),
+        Figure("qemu_latency_p50_us", "µs", "qemu port: key → QMP command read, p50"),
+        Figure("qemu_latency_p99_us", "µs", "qemu port: key → QMP command read, p99"),
+        Figure("qemu_samples", "", "qemu port latency samples"),
     ]
     return tuple(figures)
 
 
 FIGURES = _catalogue()
 KEYS = tuple(f.key for f in FIGURES)
-SECTIONS = ("latency", "throughput", "switch", "scaling", "fanout", "startup", "flood", "ch9329")
+SECTIONS = (
+    "latency",
+    "throughput",
+    "switch",
+    "scaling",
+    "fanout",
+    "startup",
+    "flood",
+    "ch9329",
+    "qemu",
+)
 
 
 def section_of(key: str) -> str:

@@ -42,6 +42,7 @@ class Backends:
         self.config = config
         self.record = record  # the event journal's, for the USB/IP imports and refusals
         self.usbip: Any = None
+        self.state_dir: Path | None = None  # where qemu ports take their screendumps
 
     def usbip_server(self) -> Any:
         if self.usbip is None:
@@ -104,6 +105,19 @@ def make_target(config: PortConfig, backends: Backends) -> TargetBackend:
                 kinds=config.ch9329_kinds,
                 name=f"port {config.unit}",
             )
+        case "qemu":
+            from kvmswitchd.targets.qemu import QemuTarget, qmp_address
+
+            assert config.qmp is not None  # port_config requires it on a qemu port
+            state = backends.state_dir or Path(".")
+            return QemuTarget(
+                qmp_address(config.qmp),
+                mouse=config.mouse,
+                name=f"port {config.unit}",
+                vm_name=config.vm_name,
+                screens=state / "qemu",
+                input_interval=config.input_interval,
+            )
         case other:
             raise ConfigError(f"ports.{config.unit}.target", f"target {other!r} is not available")
 
@@ -158,6 +172,7 @@ def build_board(
 
     ports: dict[int, Port] = {}
     backends = Backends(config, journal.record)
+    backends.state_dir = state_dir
     holds = Holds()  # who holds which key, across all ports
     for unit in range(1, config.ports + 1):
         pc = config.port(unit)
@@ -187,6 +202,9 @@ def build_board(
     console = config.console
     board.actors.console = Actor("console", console.role, console.ports, ActorKind.CONSOLE)
     board_ref.append(board)
+    for link in ports.values():
+        if link.target.kind == "qemu":  # a VM's run state changes /state
+            link.target.on_change = board.push_state  # type: ignore[attr-defined]  # QemuTarget
     for reset in resets:
         log.warning("state file: %s dropped: %s", reset.what, reset.why)
         journal.record("state_reset", "system", (), None, reset.detail())

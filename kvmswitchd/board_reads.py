@@ -27,6 +27,7 @@ from kvmswitchd.journal import Journal
 from kvmswitchd.port import Port
 from kvmswitchd.router import Router
 from kvmswitchd.storage.service import StorageService
+from kvmswitchd.targets.target import PowerControl
 
 # journal.recent(ALL_ENTRIES): every entry the journal keeps in memory
 ALL_ENTRIES = 1 << 30
@@ -61,7 +62,7 @@ class BoardReads:
         cfg = port.config
         focused = self.core.focus_of(Channel.VIDEO).unit == unit
         edid = self.edids.view(unit, video_focus=focused)
-        return {
+        view = {
             "id": str(unit),
             "name": self.core.name(unit),
             "target": cfg.target,
@@ -75,6 +76,9 @@ class BoardReads:
             "edid": edid,
             "warnings": [edid["warning"]] if edid["warning"] else [],
         }
+        if isinstance(port.target, PowerControl):  # a VM: its run state and power path
+            view["power"] = port.target.power_view()
+        return view
 
     def visible(self, viewer: Principal | None) -> frozenset[int] | None:
         """The ports ``viewer`` may view (None: all of them, or no viewer: auth is off)."""

@@ -175,6 +175,9 @@ class Daemon:
                     target.set_storage(transport)  # type: ignore[attr-defined]  # UsbipTarget
                 elif target.kind == "gadget":
                     media.plug(port.unit, None if transport is None else storage.medium())
+                elif target.kind == "qemu":  # QMP: blockdev-add + device_add usb-storage
+                    disk = target.disk  # type: ignore[attr-defined]  # QemuTarget
+                    disk.set(None if transport is None else storage.medium())
 
         config = self.config
         store = ImageStore.open(
@@ -194,6 +197,16 @@ class Daemon:
             upload_idle_timeout=config.upload_idle_timeout,
             media=media,
         )
+
+        def vm_io(write: bool) -> None:  # a VM's disk counters moved: I/O just happened
+            storage.io_started(write)
+            storage.io_finished(write)
+
+        for link in links.values():
+            if link.target.kind == "qemu":  # the VM's disk I/O and ejects, as a host's
+                disk = link.target.disk  # type: ignore[attr-defined]  # QemuTarget
+                disk.on_io = vm_io
+                disk.on_ejected = storage.host_ejected
         storage.restore()
         board.storage = storage
         board.extra_state["storage"] = storage.view

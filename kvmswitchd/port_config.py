@@ -21,7 +21,7 @@ from kvmswitchd.targets.ch9329_config import KEYS as CH9329_KEYS
 from kvmswitchd.targets.ch9329_config import ch9329_keys
 
 TARGETS = ("emulated", "gadget", "ch9329", "usbip", "qemu")
-IMPLEMENTED_TARGETS = ("emulated", "gadget", "usbip", "ch9329")
+IMPLEMENTED_TARGETS = ("emulated", "gadget", "usbip", "ch9329", "qemu")
 KEYBOARDS = ("usb", "ps2")
 MICE = ("relative", "absolute")
 VIDEO = ("hdmi", "dvi", "vga", "dp")
@@ -34,6 +34,11 @@ NAME = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9._-]{{0,{MAX_NAME_LEN - 1}}}")
 # Seconds between the reports an emulated port's virtual host takes. A real USB host polls
 # every 1-10 ms; the cap stops a typo from making a port take minutes per keystroke.
 MAX_POLL_INTERVAL = 1.0
+QEMU_KEYS = ("qmp", "vm_name", "input_interval")
+# Seconds between a qemu port's input commands. Past this typing is unusable: a typo.
+MAX_INPUT_INTERVAL = 0.5
+# A qemu port's QMP socket: "unix:/run/kvmswitchd/vm1.qmp" or "tcp:127.0.0.1:4444".
+QMP_TCP = re.compile(r"tcp:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):([0-9]{1,5})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +69,9 @@ class PortConfig:
     ch9329_baud: int = 9600
     ch9329_address: int = 0
     ch9329_kinds: tuple[str, ...] = ("keyboard", "mouse")
+    qmp: str | None = None  # qemu ports: the VM's QMP socket ("unix:/path", "tcp:host:port")
+    vm_name: str | None = None  # qemu ports: what the VM is called (shown, logged)
+    input_interval: float = 0.01  # qemu ports: seconds between input commands
 
 
 def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
@@ -94,6 +102,7 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
                 "poll_interval",
                 "usbip_allow",
                 *CH9329_KEYS,
+                *QEMU_KEYS,
             },
         )
         edid = entry.get("edid")
@@ -122,7 +131,7 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
             raise ConfigError(
                 f"{path}.poll_interval", "expected none: only an emulated port is polled by us"
             )
-        if target in ("usbip", "gadget") and entry.get("keyboard") == "ps2":
+        if target in ("usbip", "gadget", "qemu") and entry.get("keyboard") == "ps2":
             raise ConfigError(
                 f"{path}.keyboard", f"expected usb: a {target} port has a USB keyboard"
             )
@@ -143,6 +152,7 @@ def parse_ports(raw: object, count: int) -> dict[int, PortConfig]:
             **_gadget_keys(entry, path, target),
             usbip_allow=_port_allow(entry, path, target),
             **ch9329_keys(entry, path, target),
+            **_qemu_keys(entry, path, target),
         )
     _one_port_per_device(out)
     return out
@@ -160,6 +170,42 @@ def _one_port_per_device(ports: Mapping[int, PortConfig]) -> None:
                 f"ports.{unit}.ch9329_device", f"{device} is port {seen[device]}'s already"
             )
         seen[device] = unit
+
+
+def _qemu_keys(entry: Mapping[str, Any], path: str, target: str) -> dict[str, Any]:
+    """``qmp`` (required) and ``vm_name``: qemu ports only."""
+    if target != "qemu":
+        for key in QEMU_KEYS:
+            if key in entry:
+                raise ConfigError(f"{path}.{key}", 'expected only on a target = "qemu" port')
+        return {}
+    qmp = entry.get("qmp")
+    if not isinstance(qmp, str) or not _qmp_ok(qmp):
+        raise ConfigError(
+            f"{path}.qmp",
+            'expected the VM\'s QMP socket, like "unix:/run/kvmswitchd/vm1.qmp" or '
+            '"tcp:127.0.0.1:4444"',
+        )
+    vm_name = entry.get("vm_name")
+    if vm_name is not None and (
+        not isinstance(vm_name, str) or not vm_name.strip() or len(vm_name) > MAX_NAME_LEN
+    ):
+        raise ConfigError(
+            f"{path}.vm_name", f"expected a non-empty string of at most {MAX_NAME_LEN} characters"
+        )
+    return {
+        "qmp": qmp,
+        "vm_name": vm_name.strip() if isinstance(vm_name, str) else None,
+        "input_interval": number(entry, "input_interval", path, 0.01, 0.0, MAX_INPUT_INTERVAL),
+    }
+
+
+def _qmp_ok(text: str) -> bool:
+    if text.startswith("unix:"):
+        sock = text[5:]
+        return sock.startswith("/") and "\0" not in sock and len(sock) <= MAX_PATH_LEN
+    found = QMP_TCP.fullmatch(text)
+    return found is not None and 1 <= int(found.group(2)) <= 65535
 
 
 def _hidg_paths(entry: Mapping[str, Any], path: str, target: str) -> tuple[str | None, str | None]:

@@ -227,8 +227,25 @@ def _warnings(config: Config) -> Iterator[Finding]:
         )
     yield from _usbip_port_warnings(config, usbip_ports)
     yield from _ch9329_warnings(config)
+    yield from _qmp_warnings(config)
     for index, spec in enumerate(config.serial or ()):
         yield from serial_endpoint_warnings(spec, f"serial[{index}]", config)
+
+
+def _qmp_warnings(config: Config) -> Iterator[Finding]:
+    """A qemu port's QMP over TCP to another host: QMP has no login and owns the VM."""
+    for unit in range(1, config.ports + 1):
+        qmp = config.port(unit).qmp or ""
+        if not qmp.startswith("tcp:"):
+            continue
+        host = qmp[4:].rpartition(":")[0].strip("[]")
+        if not is_loopback(host):
+            yield Finding(
+                "qmp_not_loopback",
+                f"ports.{unit}.qmp",
+                f"QMP at {host} has no login or encryption: anyone who reaches it controls "
+                "the VM (power, devices, memory); keep it on a unix socket or loopback",
+            )
 
 
 def _usbip_port_warnings(config: Config, units: list[int]) -> Iterator[Finding]:

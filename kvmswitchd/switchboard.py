@@ -17,6 +17,7 @@ from typing import Any
 from hid.leds import Leds
 from kvmswitchd.board_input import BoardInput
 from kvmswitchd.board_lease import BoardLease
+from kvmswitchd.board_power import BoardPower
 from kvmswitchd.board_reads import ALL_ENTRIES, BoardReads
 from kvmswitchd.config import Config
 from kvmswitchd.console.events import ConsoleAssembler
@@ -30,6 +31,7 @@ from kvmswitchd.core.commands import (
     Origin,
     Outcome,
     ReleaseLease,
+    Power,
     Rename,
     SetScan,
     Source,
@@ -73,6 +75,7 @@ from kvmswitchd.port import Port
 from kvmswitchd.router import Router
 from kvmswitchd.serial.tesmart_unit import TesmartUnit
 from kvmswitchd.storage.service import StorageService, switch_detail
+from kvmswitchd.targets.target import PowerControl
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +91,7 @@ def shared_holds(ports: Mapping[int, Port]) -> Holds:
     return next(iter(tables.values()))
 
 
-class Switchboard(BoardReads, BoardInput, BoardLease):
+class Switchboard(BoardReads, BoardInput, BoardLease, BoardPower):
     def __init__(
         self,
         config: Config,
@@ -107,6 +110,8 @@ class Switchboard(BoardReads, BoardInput, BoardLease):
         self.router = router
         self.edids = edids
         self.holds = shared_holds(ports)
+        # the ports whose target has a power path (core.guard validates Power against it)
+        self.powered = frozenset(u for u, p in ports.items() if isinstance(p.target, PowerControl))
         self.backends: Any = None  # shared backend resources (the daemon's Backends)
         self.storage: StorageService | None = None  # USB storage routing (set by the daemon)
         self.scan = AutoScan(dwell=config.scan_dwell)
@@ -151,10 +156,23 @@ class Switchboard(BoardReads, BoardInput, BoardLease):
         return self.run(command, origin)
 
     def world(self) -> World:
-        return World(self.core.ports, self.core.focus)
+        return World(self.core.ports, self.core.focus, self.powered)
 
     def run(self, command: Command, origin: Origin) -> Outcome:
         """Carry out ``command`` for ``origin``: resolve, authorize, validate, commit."""
+        decided = self._decide(command, origin)
+        if isinstance(decided, Outcome):
+            return decided
+        plan, actor = decided
+        if isinstance(command, HoldLease | ReleaseLease | BreakLease):
+            return self.run_lease(command, origin)
+        try:
+            return self._commit(plan, actor, origin)
+        except KvmError as exc:
+            return Outcome(False, message=str(exc), error=exc.code)
+
+    def _decide(self, command: Command, origin: Origin) -> tuple[Plan, Actor] | Outcome:
+        """The actor and its plan, or the refusal's outcome (logged)."""
         actor = self.actors.of(origin)
         if actor is None:
             return self._refuse(command, origin, Refusal("unauthorized", "log in first"))
@@ -164,12 +182,7 @@ class Switchboard(BoardReads, BoardInput, BoardLease):
         decision = decide(command, actor, self.world())
         if isinstance(decision, Refusal):
             return self._refuse(command, origin, decision)
-        if isinstance(command, HoldLease | ReleaseLease | BreakLease):
-            return self.run_lease(command, origin)
-        try:
-            return self._commit(decision, actor, origin)
-        except KvmError as exc:
-            return Outcome(False, message=str(exc), error=exc.code)
+        return decision, actor
 
     def _refuse(self, command: Command, origin: Origin, refusal: Refusal) -> Outcome:
         if refusal.code in ("forbidden", "unauthorized", "busy"):
@@ -197,6 +210,10 @@ class Switchboard(BoardReads, BoardInput, BoardLease):
                 assert plan.port is not None
                 self._persist_names({**self.core.names, plan.port.unit: plan.name})
                 outcome = self.apply(self.core.rename(plan.port, plan.name), origin)
+            case Power():  # pragma: no cover  # awaited: execute() sends it to power()
+                return Outcome(
+                    False, message="power actions go through execute()", error="bad_request"
+                )
             case GetStatus():
                 return Outcome(True, status=self.status_view(actor))
             case GetLog(limit=limit):
@@ -331,6 +348,8 @@ class Switchboard(BoardReads, BoardInput, BoardLease):
     # -- the command bus -------------------------------------------------------------------
 
     async def execute(self, command: Command, origin: Origin) -> Outcome:
+        if isinstance(command, Power):
+            return await self.power(command, origin)
         return self.run(command, origin)
 
     async def authenticate(self, user: str, password: str, origin: Origin) -> str | None:

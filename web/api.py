@@ -12,6 +12,7 @@ from kvmswitchd.core.commands import (
     BreakLease,
     Origin,
     Outcome,
+    Power,
     Rename,
     SetScan,
     Source,
@@ -132,6 +133,21 @@ async def patch_port(request: web.Request) -> web.Response:
 @routes.get(PREFIX + "/ports/{id}/target")
 async def target(request: web.Request) -> web.Response:
     return web.json_response(service_of(request).target(request.match_info["id"]))
+
+
+@routes.post(PREFIX + "/ports/{id}/power")
+async def power(request: web.Request) -> web.Response:
+    """A power action for the port's machine (on, off, hard-off, reset, pause, resume)."""
+    data = await read_object(request)
+    check_keys(data, {"action"})
+    action = data.get("action")
+    if not isinstance(action, str):
+        raise InputError('action is required, e.g. {"action": "reset"}')
+    service = service_of(request)
+    command = Power(request.match_info["id"], action)
+    return await outcome_response(
+        await service.execute(command, origin_of(request)), service, request
+    )
 
 
 @routes.post(PREFIX + "/switch")

@@ -77,6 +77,7 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], RouteRule] = {
     ("GET", PREFIX + "/ports/{id}/screen"): RouteRule((P.VIEW,), PortFrom.MATCH),
     ("GET", PREFIX + "/ports/{id}/edid"): RouteRule((P.VIEW,), PortFrom.MATCH),
     ("PUT", PREFIX + "/ports/{id}/edid"): RouteRule((P.CONFIGURE,), PortFrom.MATCH),
+    ("POST", PREFIX + "/ports/{id}/power"): RouteRule((P.POWER,), PortFrom.MATCH),
     ("POST", PREFIX + "/switch"): RouteRule((P.SWITCH,), PortFrom.BODY),
     ("POST", PREFIX + "/switch/next"): RouteRule((P.SWITCH,)),
     ("POST", PREFIX + "/switch/prev"): RouteRule((P.SWITCH,)),

@@ -11,6 +11,7 @@ from kvmswitchd.errors import (
     AuthError,
     BusyError,
     ConfigError,
+    DeviceError,
     InputError,
     KvmError,
     NoSpaceError,
@@ -38,6 +39,7 @@ STATUS: list[tuple[type[KvmError], int]] = [
     (BusyError, 409),
     (SaveError, 503),
     (NoSpaceError, 507),
+    (DeviceError, 502),  # a device or VM failed the request (after the edge's checks)
 ]
 
 # aiohttp's HTTP exceptions (raised by the edge, the router or aiohttp itself) → codes.

@@ -76,6 +76,20 @@ SCHEMAS: dict[str, Schema] = {
         focus={"type": "array", "items": CHANNEL, "description": "Channels focused here."},
         leds=ref("Leds"),
         warnings={"type": "array", "description": "Problems to show (black-screen risk...)."},
+        power=ref("Power"),
+    ),
+    "Power": obj(
+        ("online", "status"),
+        online={"type": "boolean", "description": "The VM answers QMP."},
+        status={
+            "type": "string",
+            "description": 'QEMU\'s run state (query-status: "running", "paused", '
+            '"shutdown"...), or "offline" when no VM answers.',
+        },
+        vm_name={"type": ["string", "null"]},
+        qmp={"type": "string", "description": "The VM's QMP socket."},
+        last_event={"type": ["string", "null"], "description": "The last run-state event."},
+        actions={"type": "array", "items": {"type": "string"}},
     ),
     "State": obj(
         ("ports", "focus"),
@@ -155,6 +169,7 @@ ERROR_TEXT = {
     413: "Request body too large.",
     415: "The body is not sent as application/json.",
     429: "Too many failed logins: wait (see Retry-After).",
+    502: "A device or VM behind the port refused or failed the request.",
 }
 
 
@@ -256,6 +271,23 @@ OPERATIONS: dict[str, Operation] = {
         bodies={"application/octet-stream": BINARY},
         description="Send one of preset, hex, base64 or default; or a raw EDID as "
         "application/octet-stream.",
+    ),
+    f"POST {PREFIX}/ports/{{id}}/power": op(
+        "A power action for the port's machine (a qemu VM)",
+        SWITCHED,
+        errors(400, 403, 404, 409, 413, 502),
+        body=obj(
+            ("action",),
+            closed=True,
+            action={
+                "type": "string",
+                "enum": ["on", "off", "hard-off", "reset", "pause", "resume"],
+                "description": "off: the ACPI power button; hard-off: QEMU quits; on: cont "
+                "for a paused or shut-down VM (QEMU cannot start a VM that has quit).",
+            },
+        ),
+        description="Needs the power permission on the port. 400 for a port without a "
+        "power path, 409 when the VM is not running, 502 when QEMU refused the command.",
     ),
     f"POST {PREFIX}/switch": op(
         "Switch focus to a port",

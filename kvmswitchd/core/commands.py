@@ -67,6 +67,25 @@ class Rename:
     name: str
 
 
+class PowerAction(enum.StrEnum):
+    """What a port's power path is asked to do (SPEC §8: ports with a power path)."""
+
+    ON = "on"  # a paused or shut-down (not quit) machine runs again
+    OFF = "off"  # ask the machine to shut down (ACPI power button)
+    HARD_OFF = "hard-off"  # pull the plug at once
+    RESET = "reset"  # the reset button
+    PAUSE = "pause"  # freeze the machine where it is
+    RESUME = "resume"  # let a paused machine go on
+
+
+@dataclass(frozen=True, slots=True)
+class Power:
+    """Do ``action`` (a ``PowerAction`` value, validated by the guard) on ``port``."""
+
+    port: str
+    action: str
+
+
 @dataclass(frozen=True, slots=True)
 class GetStatus:
     pass
@@ -100,7 +119,16 @@ class BreakLease:
 
 
 Command = (
-    SwitchTo | Step | SetScan | Rename | GetStatus | GetLog | HoldLease | ReleaseLease | BreakLease
+    SwitchTo
+    | Step
+    | SetScan
+    | Rename
+    | Power
+    | GetStatus
+    | GetLog
+    | HoldLease
+    | ReleaseLease
+    | BreakLease
 )
 
 

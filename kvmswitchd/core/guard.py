@@ -33,6 +33,8 @@ from kvmswitchd.core.commands import (
     GetStatus,
     HoldLease,
     Origin,
+    Power,
+    PowerAction,
     ReleaseLease,
     Rename,
     SetScan,
@@ -152,6 +154,7 @@ class Plan:
     channels: frozenset[Channel] = frozenset()
     ring: tuple[int, ...] = ()  # auto-scan: the ports it cycles through
     name: str = ""  # rename: the validated name
+    power: PowerAction | None = None  # power: the validated action
     notes: tuple[str, ...] = ()  # what was narrowed ("usb stays on port 1: ...")
 
 
@@ -164,6 +167,7 @@ class World:
 
     ports: int
     focus: Mapping[Channel, PortId]
+    powered: frozenset[int] = frozenset()  # the ports with a power path (a qemu VM)
 
 
 def permitted_units(actor: Principal, permission: P, ports: int) -> tuple[int, ...]:
@@ -195,6 +199,8 @@ def decide(command: Command, actor: Principal, world: World) -> Decision:
                 if denied is not None:
                     return denied
                 return Plan(command, port=port, name=validate_name(name))
+            case Power(port=raw, action=action):
+                return _power(command, actor, world, parse_port_id(raw, world.ports), action)
             case GetStatus() | GetLog():
                 if not permitted_units(actor, P.VIEW, world.ports):
                     return Refusal("forbidden", f"{_who(actor)} may not view any port")
@@ -261,6 +267,27 @@ def _switch(
         if not wanted:
             return Refusal("forbidden", notes[0], str(port))
     return Plan(command, port=port, channels=wanted, notes=notes)
+
+
+POWER_ACTIONS = ", ".join(a.value for a in PowerAction)
+
+
+def _power(command: Command, actor: Principal, world: World, port: PortId, action: str) -> Decision:
+    """Authorize first (an actor without the right learns nothing about the port), then
+    check the port has a power path and the action is one we know."""
+    denied = _deny(actor, P.POWER, port)
+    if denied is not None:
+        return denied
+    if port.channel is not None:
+        return Refusal("bad_request", f"port {port} is behind a cascade: power is per local port")
+    try:
+        wanted = PowerAction(action)
+    except ValueError:
+        shown = str(action)[:16]
+        return Refusal("bad_request", f"unknown power action {shown!r} (expected {POWER_ACTIONS})")
+    if port.unit not in world.powered:
+        return Refusal("bad_request", f"port {port} has no power control", str(port))
+    return Plan(command, port=port, power=wanted)
 
 
 def _step(command: Command, actor: Principal, world: World, direction: int) -> Decision:

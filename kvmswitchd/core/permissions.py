@@ -17,6 +17,7 @@ from kvmswitchd.core.commands import (
     Command,
     GetLog,
     GetStatus,
+    Power,
     Rename,
     SetScan,
     Step,
@@ -37,24 +38,34 @@ class Role(enum.StrEnum):
 
 
 class Permission(enum.StrEnum):
-    """What a request needs. The first five are per port; ``USERS`` is unit-wide."""
+    """What a request needs. All but ``USERS`` (unit-wide) are per port."""
 
     VIEW = "view"  # see a port: state, screen, target view, log
     SWITCH = "switch"  # move focus to a port (switch, next/prev, scan, buttons)
     TYPE = "type"  # keyboard/mouse into a port (console events, /input, websocket input)
     STORAGE = "storage"  # attach/eject/upload images for a port
     CONFIGURE = "configure"  # rename a port, set its EDID
+    POWER = "power"  # power a port's machine on/off, reset, pause (ports with a power path)
     USERS = "users"  # manage accounts (admin only)
 
 
 PORT_SCOPED: frozenset[Permission] = frozenset(
-    {Permission.VIEW, Permission.SWITCH, Permission.TYPE, Permission.STORAGE, Permission.CONFIGURE}
+    {
+        Permission.VIEW,
+        Permission.SWITCH,
+        Permission.TYPE,
+        Permission.STORAGE,
+        Permission.CONFIGURE,
+        Permission.POWER,
+    }
 )
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
+    # an operator runs the machines: it may type Ctrl-Alt-Del already, so it may power
+    # them too (narrow it per port with ``ports = {power = [...]}``)
     Role.OPERATOR: frozenset(
-        {Permission.VIEW, Permission.SWITCH, Permission.TYPE, Permission.STORAGE}
+        {Permission.VIEW, Permission.SWITCH, Permission.TYPE, Permission.STORAGE, Permission.POWER}
     ),
     Role.VIEWER: frozenset({Permission.VIEW}),
 }
@@ -174,6 +185,8 @@ def command_permission(command: Command) -> tuple[Permission, str | None]:
             return Permission.SWITCH, None
         case Rename(port=port):
             return Permission.CONFIGURE, port
+        case Power(port=port):
+            return Permission.POWER, port
         case GetStatus() | GetLog():
             return Permission.VIEW, None
     raise InputError(f"no permission rule for {type(command).__name__}")  # pragma: no cover

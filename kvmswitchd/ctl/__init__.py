@@ -14,6 +14,7 @@ import sys
 import urllib.parse
 from typing import Any
 
+from kvmswitchd.core.commands import PowerAction
 from kvmswitchd.ctl.client import DEFAULT_URL, Client, CtlError, find_token
 from kvmswitchd.ctl.edid import add_edid_parser, run_edid
 from kvmswitchd.ctl.follow import run_follow
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("port")
     rn.add_argument("name")
     sub.add_parser("tokens", help="your bearer tokens and when they expire")
+    pw = sub.add_parser("power", help="power a port's machine (a qemu VM)")
+    pw.add_argument("port")
+    pw.add_argument("action", choices=[a.value for a in PowerAction])
     add_storage_parser(sub)
     add_edid_parser(sub)
     return parser
@@ -85,6 +89,11 @@ def run(args: argparse.Namespace) -> str:
         if args.dwell is not None:
             scan["dwell"] = args.dwell
         result = client.request("POST", "/scan", scan)
+    elif args.command == "power":
+        path = f"/ports/{urllib.parse.quote(args.port)}/power"
+        result = client.request("POST", path, {"action": args.action})
+        if not args.json:
+            return f"{result['message']}\n{format_state(result['state'])}"
     elif args.command == "rename":
         result = client.request(
             "PATCH", f"/ports/{urllib.parse.quote(args.port)}", {"name": args.name}

@@ -13,7 +13,10 @@ def format_state(state: dict[str, Any]) -> str:
     for port in state.get("ports", []):
         channels = ",".join(port.get("focus", [])) or "-"
         marker = "*" if "km" in port.get("focus", []) else " "
-        lines.append(f"{marker} {port['id']:>3}  {port['name']:<24} {channels}")
+        line = f"{marker} {port['id']:>3}  {port['name']:<24} {channels}"
+        if "power" in port:  # a VM: its run state
+            line += f"  [{port['power'].get('status', '?')}]"
+        lines.append(line)
     lines.append("focus: " + " ".join(f"{k}={v}" for k, v in focus.items()))
     if state.get("scan", {}).get("on"):
         lines.append(f"auto-scan on, dwell {state['scan']['dwell']} s")

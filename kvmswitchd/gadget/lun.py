@@ -139,7 +139,7 @@ class ConfigfsLun:
 
 
 # What a port's target must be to carry the switch's storage device.
-CARRIERS = ("emulated", "usbip", "gadget")
+CARRIERS = ("emulated", "usbip", "gadget", "qemu")
 
 
 class GadgetLuns:

@@ -26,6 +26,7 @@ from kvmswitchd.core.commands import (
     GetLog,
     GetStatus,
     Outcome,
+    Power,
     Rename,
     SetScan,
     Step,
@@ -316,6 +317,8 @@ class TextDialect(ChannelBase):
             return GetLog(self._count(args)), log_reply
         if verb == "name" and len(parts := text.strip().split(None, 2)) == 3:
             return Rename(parts[1], parts[2].strip()), message_lines
+        if verb == "power" and len(args) == 2:  # the action is checked by the guard
+            return Power(args[0], args[1].lower()), message_lines
         usage = USAGE.get(verb)
         if usage is not None:
             raise ValueError(f"usage: {usage}")

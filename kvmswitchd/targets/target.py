@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from kvmswitchd.core.commands import PowerAction
 
 # Called with the raw bytes the target's host sent toward its keyboard: a USB LED output
 # report (1 byte), or PS/2 host-to-keyboard command bytes (``ED <leds>``...).
@@ -42,3 +45,18 @@ class TargetBackend(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+@runtime_checkable
+class PowerControl(Protocol):
+    """A target with a power path (a QEMU VM over QMP): the guarded ``Power`` command
+    reaches it once the actor's ``power`` right on the port is checked."""
+
+    async def power(self, action: PowerAction) -> str:
+        """Do ``action``; the words of what was done. Raises BusyError when the machine
+        cannot do it now (not running, already off), DeviceError when it failed."""
+        ...
+
+    def power_view(self) -> dict[str, Any]:
+        """The machine's run state for the port's view and ``/state``."""
+        ...

@@ -29,8 +29,8 @@ from kvmswitchd.errors import AuthError, InputError, KvmError, PermissionDenied
 # What each role may do, written out by hand from SPEC §9 and the design (not derived
 # from ROLE_PERMISSIONS, so a slip in the code shows up here).
 GRANTS = {
-    Role.ADMIN: {"view", "switch", "type", "storage", "configure", "users"},
-    Role.OPERATOR: {"view", "switch", "type", "storage"},
+    Role.ADMIN: {"view", "switch", "type", "storage", "configure", "power", "users"},
+    Role.OPERATOR: {"view", "switch", "type", "storage", "power"},
     Role.VIEWER: {"view"},
 }
 PORTS = ["1", "2", "3", "4", "2.4"]
@@ -39,6 +39,8 @@ RESTRICTIONS: list[dict[str, set[str]]] = [
     {"switch": {"1", "3"}, "type": {"1"}},
     {"view": {"2"}, "storage": set()},
     {"configure": {"4"}, "switch": set(), "type": {"2.4"}},
+    {"power": {"2"}, "view": {"2", "3"}},
+    {"power": set()},
 ]
 
 
@@ -121,6 +123,7 @@ def test_permissions_of_shows_each_permission_and_its_ports() -> None:
         "switch": ["1", "3"],
         "type": None,
         "storage": None,
+        "power": None,
     }
     assert set(permissions_of(FakeUser("a", Role.ADMIN))) == GRANTS[Role.ADMIN]
 

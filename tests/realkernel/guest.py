@@ -16,6 +16,7 @@ archives) and prints ``@@ EXIT <rc>`` before powering off.
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import os
@@ -264,6 +265,47 @@ def _copy_with_libraries(binary: Path, stage: Path) -> None:
         dest = stage / str(target).lstrip("/")
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(target.resolve(), dest)
+
+
+def extra_modules(image: Image, names: tuple[str, ...]) -> list[tuple[str, bytes]]:
+    """Modules outside the base initramfs, with the dependencies it lacks, in load order:
+    (file name, bytes) to pass as ``boot(files=)`` and ``insmod /NAME`` in the guest.
+
+    Kept beside the base guest (``guest-extras/<kver>/``), not in its recipe, so a test
+    that needs a module more does not rebuild the guest every other test boots."""
+    folder = cache_root().parent / "guest-extras" / image.kver / "-".join(sorted(names))
+    order = folder / "order"
+    if not order.is_file():
+        with tempfile.TemporaryDirectory(dir=cache_root().parent, prefix=".extras-") as scratch:
+            work = Path(scratch)
+            run(["apt-get", "download", f"linux-image-{image.kver}"], cwd=work)
+            (deb,) = work.glob(f"linux-image-{image.kver}_*.deb")
+            kroot = work / "kroot"
+            run(["dpkg-deb", "-x", str(deb), str(kroot)])
+            run(["depmod", "-b", str(kroot), image.kver])
+            listing = subprocess.run(
+                ["cpio", "-t", "--quiet"],
+                input=gzip.decompress(image.initrd.read_bytes()),
+                capture_output=True,
+                check=True,
+            ).stdout.decode()
+            have = {Path(line).name for line in listing.splitlines() if ".ko" in line}
+            files: list[str] = []
+            for name in names:
+                argv = ["modprobe", "-d", str(kroot), "-S", image.kver, "--show-depends", name]
+                for line in run(argv).stdout.splitlines():
+                    path = line.split()[1] if line.startswith("insmod ") else ""
+                    if path and Path(path).name not in have and path not in files:
+                        files.append(path)
+            partial = folder.with_name(folder.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+            for path in files:
+                shutil.copy(path, partial / Path(path).name)
+            (partial / "order").write_text("".join(Path(p).name + "\n" for p in files))
+            shutil.rmtree(folder, ignore_errors=True)
+            partial.rename(folder)
+    return [(n, (folder / n).read_bytes()) for n in order.read_text().split()]
 
 
 def pack(folder: Path) -> bytes:

@@ -136,10 +136,20 @@ class Guest:
 
 
 def qemu_argv(
-    image: Image, initrd: Path, out: Path, *, host_root: bool, net: bool, memory: int
+    image: Image,
+    initrd: Path,
+    out: Path,
+    *,
+    host_root: bool,
+    net: bool,
+    memory: int,
+    reboot: bool = False,
+    extra: tuple[str, ...] = (),
 ) -> list[str]:
     argv = ["qemu-system-x86_64", "-accel", "tcg", "-m", str(memory), "-smp", "1"]
-    argv += ["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"]
+    argv += ["-display", "none", "-serial", "stdio", "-monitor", "none"]
+    if not reboot:  # a guest that reboots ends instead (the test sees @@ EXIT)
+        argv.append("-no-reboot")
     argv += ["-kernel", str(image.kernel), "-initrd", str(initrd)]
     argv += ["-append", "console=ttyS0 quiet loglevel=3 panic=-1"]
     share = "local,security_model=none,multidevs=remap"
@@ -148,7 +158,7 @@ def qemu_argv(
         argv += ["-virtfs", f"{share},path=/,mount_tag=hostroot,readonly=on"]
     if net:  # user-mode network: the guest's 10.0.2.2 is the host's 127.0.0.1
         argv += ["-netdev", "user,id=n0", "-device", "e1000,netdev=n0"]
-    return argv
+    return argv + list(extra)
 
 
 @contextlib.asynccontextmanager
@@ -161,8 +171,12 @@ async def boot(
     host_root: bool = False,
     net: bool = False,
     memory: int = 1024,
+    reboot: bool = False,
+    qemu_args: tuple[str, ...] = (),
 ) -> AsyncIterator[Guest]:
-    """Boot a guest running ``script`` (after the prelude); ``files`` go beside it in /."""
+    """Boot a guest running ``script`` (after the prelude); ``files`` go beside it in /.
+    ``reboot``: a guest reboot (or a QMP system_reset) restarts it rather than ending
+    QEMU; ``qemu_args`` are added to QEMU's command line (devices, -qmp)."""
     out = folder / "out"
     out.mkdir(parents=True, exist_ok=True)
     initrd = folder / "initrd.gz"
@@ -174,7 +188,16 @@ async def boot(
         for name, data in (files or {}).items():
             (extra / name).write_bytes(data)
         initrd.write_bytes(image.initrd.read_bytes() + pack(extra))
-    argv = qemu_argv(image, initrd, out, host_root=host_root, net=net, memory=memory)
+    argv = qemu_argv(
+        image,
+        initrd,
+        out,
+        host_root=host_root,
+        net=net,
+        memory=memory,
+        reboot=reboot,
+        extra=qemu_args,
+    )
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         *argv,

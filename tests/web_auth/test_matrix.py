@@ -27,6 +27,7 @@ NEEDS: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("GET", "/ports/{id}/screen"): (("view",), "path"),
     ("GET", "/ports/{id}/edid"): (("view",), "path"),
     ("PUT", "/ports/{id}/edid"): (("configure",), "path"),
+    ("POST", "/ports/{id}/power"): (("power",), "path"),
     ("POST", "/switch"): (("switch",), "body"),
     ("POST", "/switch/next"): (("switch",), ""),
     ("POST", "/switch/prev"): (("switch",), ""),
@@ -54,8 +55,8 @@ NEEDS: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("DELETE", "/users/{name}"): (("users",), ""),
 }
 GRANTS = {
-    "admin": {"view", "switch", "type", "storage", "configure", "users"},
-    "operator": {"view", "switch", "type", "storage"},
+    "admin": {"view", "switch", "type", "storage", "configure", "power", "users"},
+    "operator": {"view", "switch", "type", "storage", "power"},
     "viewer": {"view"},
 }
 # (name, role, restrictions)
@@ -64,6 +65,8 @@ PEOPLE: list[tuple[str, str, dict[str, list[str]]]] = [
     ("viewer", "viewer", {}),
     ("narrow", "operator", {"switch": ["1"], "type": ["2"], "view": ["1", "2"], "storage": []}),
     ("sub", "admin", {"configure": ["3"], "switch": ["2", "3"]}),
+    ("nopower", "operator", {"power": []}),
+    ("power2", "operator", {"power": ["2"]}),
 ]
 PORTS = ["1", "2", "3"]
 STAND_INS = {k: v for k, v in NEEDS.items() if not k[1].startswith(("/auth/", "/users"))}

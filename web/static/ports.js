@@ -4,6 +4,15 @@ import { api } from "./api.js";
 import { mayHold, storageWarning } from "./storage.js";
 
 export const CHANNELS = ["km", "video", "audio", "usb"];
+// [action, label, ask first]: a qemu port's power buttons
+const POWER_BUTTONS = [
+  ["on", "On", false],
+  ["pause", "Pause", false],
+  ["resume", "Resume", false],
+  ["off", "Off", false],
+  ["reset", "Reset", true],
+  ["hard-off", "Hard off", true],
+];
 
 /** A warning as text, whatever shape the daemon sends (string or {message}). */
 export function warningText(warning) {
@@ -99,6 +108,7 @@ export class PortGrid {
     rename.hidden = !this.allowed("configure", port.id);
     rename.addEventListener("click", () => this.startRename(card, port));
     card.append(select, rename);
+    if (port.power) card.append(this.powerRow(port));
 
     if ((port.warnings ?? []).length) {
       const list = document.createElement("ul");
@@ -112,6 +122,42 @@ export class PortGrid {
       card.append(list);
     }
     return card;
+  }
+
+  /** A VM's run state and its power buttons (the daemon checks the power right again). */
+  powerRow(port) {
+    const row = document.createElement("div");
+    row.className = "power";
+    const status = document.createElement("span");
+    status.className = `power-status ${port.power.status}`;
+    status.textContent = port.power.status;
+    status.title = port.power.last_event ? `last event: ${port.power.last_event}` : "";
+    row.append(status);
+    if (!this.allowed("power", port.id)) return row;
+    const running = port.power.status === "running";
+    for (const [action, label, risky] of POWER_BUTTONS) {
+      if (action === "pause" && !running) continue;
+      if ((action === "resume" || action === "on") && running) continue;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = `power-${action}`;
+      button.textContent = label;
+      button.disabled = !port.power.online;
+      button.addEventListener("click", () => this.power(port, action, risky));
+      row.append(button);
+    }
+    return row;
+  }
+
+  async power(port, action, risky) {
+    if (risky && !window.confirm(`${action} ${port.name}? Unsaved work in the VM is lost.`)) return;
+    try {
+      const result = await api("POST", `/ports/${encodeURIComponent(port.id)}/power`, { action });
+      this.notify(result.message, "info");
+      if (result?.state) this.render(result.state);
+    } catch (err) {
+      this.notify(err.message, "error");
+    }
   }
 
   async switchTo(port) {
