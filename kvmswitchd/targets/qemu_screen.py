@@ -11,7 +11,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from kvmswitchd.errors import DeviceError
+from kvmswitchd.errors import DeviceError, StateDirError
+from kvmswitchd.statedir import read_nofollow
 from kvmswitchd.targets.screen import NO_SIGNAL, encode, font
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,11 @@ async def screendump(execute: Execute, path: Path) -> bytes | None:
 
 
 def _take(path: Path) -> bytes | None:
-    """The file's PNG (a local file of at most the cap: read at once), then removed."""
+    """The file's PNG (a regular file of at most the cap, never through a symlink: QEMU
+    may write in that folder, so it could plant one), then removed."""
     try:
-        with path.open("rb") as file:
-            data = file.read(MAX_FRAME_BYTES + 1)
-    except OSError as exc:
+        data = read_nofollow(path, MAX_FRAME_BYTES)
+    except (OSError, StateDirError) as exc:
         log.debug("screendump %s: %s", path, exc)
         return None
     finally:

@@ -39,6 +39,8 @@ class FakeQmp:
         self.in_flight = 0  # input commands sent and not answered yet
         self.most_in_flight = 0
         self.screen = png()
+        # screendump plants a symlink to this file instead of writing (a hostile QEMU)
+        self.screen_link: Path | None = None
         self.command_seen = asyncio.Event()
         self.connected = asyncio.Event()
         self._release = asyncio.Event()
@@ -155,6 +157,8 @@ class FakeQmp:
             case "quit":
                 self.status = "shutdown"
                 self.event("SHUTDOWN", {"guest": False, "reason": "host-qmp-quit"})
+            case "screendump" if self.screen_link is not None:
+                Path(args["filename"]).symlink_to(self.screen_link)
             case "screendump":
                 Path(args["filename"]).write_bytes(self.screen)
             case "blockdev-add":

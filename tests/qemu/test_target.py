@@ -231,6 +231,22 @@ async def test_a_screendump_that_is_not_a_png_keeps_the_last_frame(
     assert target.screen() == good
 
 
+async def test_a_symlink_planted_as_the_screendump_is_not_followed(
+    vm: FakeQmp, target: QemuTarget, sock_dir: Path
+) -> None:
+    """QEMU may write in the screendump folder: it must not make us read another file."""
+    good = await target.refresh_screen()
+    await vm.wait_for("screendump")  # the first, written as QEMU does
+    secret = sock_dir / "secret.png"
+    secret.write_bytes(png_of_secret := vm.screen + b"secret")
+    vm.screen_link = secret
+    assert await target.refresh_screen() is None
+    args = await vm.wait_for("screendump")
+    assert not Path(args["filename"]).is_symlink()  # removed, and the target untouched
+    assert secret.read_bytes() == png_of_secret
+    assert target.screen() == good
+
+
 async def test_storage_on_the_port_is_a_usb_disk_plugged_in_and_out(
     vm: FakeQmp, target: QemuTarget, sock_dir: Path
 ) -> None:
