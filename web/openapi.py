@@ -96,13 +96,46 @@ SCHEMAS: dict[str, Schema] = {
         ports={"type": "array", "items": ref("Port")},
         focus=ref("Focus"),
         scan=obj(("on",), on=BOOLEAN, dwell=NUMBER),
-        console=obj(leds=ref("Leds")),
+        console=obj(leds=ref("Leds"), monitor=STRING),
+        storage={
+            "type": "object",
+            "description": "The USB storage: the image, where it is, and why it is held "
+            "(the same document as GET /storage).",
+        },
+        serial={"type": "array", "items": ref("SerialEndpoint")},
+        tesmart=ref("TesmartUnit"),
         lease={
             "description": "The ATEN control link holding the unit (null: none). Session "
             "and user are shown to readers who may view every port.",
             "anyOf": [{"type": "null"}, ref("Lease")],
         },
     ),
+    "SerialEndpoint": obj(
+        ("name", "endpoint", "dialect"),
+        name=STRING,
+        endpoint=STRING,
+        dialect={"type": "string", "enum": ["text", "tesmart", "aten"]},
+        modem=BOOLEAN,
+        path={"type": ["string", "null"], "description": "A pty's path."},
+        device={"type": ["string", "null"]},
+        address={"type": ["string", "null"], "description": "A TCP endpoint's HOST:PORT."},
+        connected=BOOLEAN,
+        clients={"type": "integer", "description": "TCP: clients connected now."},
+        max_clients=INTEGER,
+    ),
+    "TesmartUnit": {
+        **obj(
+            buzzer=BOOLEAN,
+            led_timeout=INTEGER,
+            auto_detect=BOOLEAN,
+            ip=STRING,
+            gateway=STRING,
+            netmask=STRING,
+            port=INTEGER,
+        ),
+        "description": "The TESmart unit's settings, shared by every TESmart connection "
+        "and saved with the state; read-only here (they change nothing on this switch).",
+    },
     "Lease": obj(
         ("endpoint", "expires_in", "locks"),
         endpoint=STRING,
