@@ -73,6 +73,10 @@ def qmp_address(text: str) -> Address:
     return rest
 
 
+class RejectedCommand(DeviceError):
+    """QEMU answered a command with an error: the command failed, the connection is fine."""
+
+
 class QemuTarget:
     kind = "qemu"
 
@@ -111,6 +115,7 @@ class QemuTarget:
         self.last_event: str | None = None
         self.connects = 0
         self.sent = 0  # input-send-event commands answered
+        self.rejected = 0  # input-send-event commands QEMU answered with an error
         self.dropped = 0  # reports that arrived while the VM was offline
         self.connected = asyncio.Event()  # set while a session is up
         self._qmp: QMPClient | None = None
@@ -167,6 +172,7 @@ class QemuTarget:
             "input_commands": self.sent,
             "dropped_offline": self.dropped,
             "unsent_keys": self.keys.unsent,
+            "rejected_inputs": self.rejected,
             "pacing": pacing,
             "disk": self.disk.view(),
         }
@@ -254,7 +260,7 @@ class QemuTarget:
             async with asyncio.timeout(COMMAND_TIMEOUT):
                 return await qmp.execute(command, args)
         except ExecuteError as exc:
-            raise DeviceError(f"{self.name}: {command}: {exc}") from None
+            raise RejectedCommand(f"{self.name}: {command}: {exc}") from None
         except (QMPError, OSError, EOFError, TimeoutError) as exc:
             raise DeviceError(f"{self.name}: {command}: connection lost ({exc!r})") from None
 
@@ -365,8 +371,12 @@ class QemuTarget:
                     continue
                 events = translate(report)
                 if events:
-                    await self._command(qmp, "input-send-event", {"events": events})
-                    self.sent += 1
+                    try:
+                        await self._command(qmp, "input-send-event", {"events": events})
+                        self.sent += 1
+                    except RejectedCommand as exc:  # an error reply: the link is fine
+                        self.rejected += 1  # this report, not the session and its backlog
+                        log.debug("%s", exc)
                     due[lane] = self._clock() + self.input_interval
                 queue.take(self._clock())
                 waits.append(0.0)

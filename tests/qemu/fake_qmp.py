@@ -36,6 +36,7 @@ class FakeQmp:
         self.devices: dict[str, dict[str, Any]] = {}
         self.counters = [0, 0]  # the disk's rd_operations, wr_operations
         self.hold_input = False
+        self.reject_input: set[int] = set()  # the input-send-event commands (0-based) refused
         self.in_flight = 0  # input commands sent and not answered yet
         self.most_in_flight = 0
         self.screen = png()
@@ -61,6 +62,10 @@ class FakeQmp:
         self._writers.clear()
         self.connected.clear()
         self.path.unlink(missing_ok=True)
+
+    def inputs_seen(self) -> int:
+        """How many input-send-event commands came before the one being answered."""
+        return sum(1 for name, _ in self.commands if name == "input-send-event") - 1
 
     def release_input(self) -> None:
         self.hold_input = False
@@ -131,6 +136,8 @@ class FakeQmp:
                 self.connected.set()
             case "query-status":
                 reply = {"status": self.status, "running": self.status == "running"}
+            case "input-send-event" if self.inputs_seen() in self.reject_input:
+                error = "Invalid parameter 'type'"
             case "input-send-event":
                 self.input.append(args["events"])
                 self.in_flight += 1

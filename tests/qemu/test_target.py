@@ -65,6 +65,20 @@ async def test_typed_keys_reach_the_vm_as_qcode_events_in_order(
     assert target.view()["input_commands"] == 8
 
 
+async def test_an_input_command_qemu_refuses_costs_that_report_not_the_rest(
+    vm: FakeQmp, target: QemuTarget
+) -> None:
+    """An error reply is not a lost link: the session and the queued reports go on."""
+    port = port_on(target)
+    vm.reject_input = {0}  # the first command ("h" pressed) is answered with an error
+    for code, down in typed(ec.KEY_H) + typed(ec.KEY_I):
+        port.key(code, down)
+    await target.drained()
+    assert flat(vm) == [key_event("h", False), key_event("i", True), key_event("i", False)]
+    assert target.view()["rejected_inputs"] == 1
+    assert target.connects == 1  # the same session throughout
+
+
 async def test_a_slow_vm_gets_back_pressure_one_command_at_a_time_and_loses_nothing(
     vm: FakeQmp, target: QemuTarget
 ) -> None:
