@@ -58,6 +58,21 @@ StreamFactory = Callable[[Callable[[bytes], None], CloseHook, SetReading, str], 
 EventSink = Callable[[str, str], None]
 
 
+def open_raw_pty() -> tuple[int, int, str]:
+    """A new pty in raw mode (no echo or line editing by the kernel): master, slave and
+    the slave's path. The slave is made 0600: ``openpty`` leaves it 0620 for group tty, and
+    whatever is written to it reaches a serial line or a CH9329 chip of ours."""
+    master, slave = os.openpty()
+    try:
+        tty.setraw(slave)
+        os.fchmod(slave, 0o600)
+        return master, slave, os.ttyname(slave)
+    except BaseException:
+        os.close(master)
+        os.close(slave)
+        raise
+
+
 def place_symlink(target: str, path: str) -> None:
     """Point ``path`` at ``target``, replacing a stale symlink but never a real file."""
     if os.path.lexists(path) and not os.path.islink(path):
@@ -93,10 +108,8 @@ class PtyLink:
         return self._stream is not None
 
     def open(self) -> None:
-        master, slave = os.openpty()
+        master, slave, self.device = open_raw_pty()  # the dialect does echo and editing
         try:
-            tty.setraw(slave)  # no echo or line editing by the kernel: the dialect does that
-            self.device = os.ttyname(slave)
             place_symlink(self.device, self.path)
         except BaseException:
             os.close(master)

@@ -17,11 +17,10 @@ import asyncio
 import contextlib
 import os
 import signal
-import tty
 from collections.abc import Callable
 from typing import TextIO
 
-from kvmswitchd.serial.links import place_symlink
+from kvmswitchd.serial.links import open_raw_pty, place_symlink
 from kvmswitchd.targets.ch9329_chip import EmulatedChip
 from kvmswitchd.targets.computer import VirtualComputer
 
@@ -65,10 +64,8 @@ class ChipPty:
 
     def open(self) -> str:
         self._loop = asyncio.get_running_loop()
-        master, slave = os.openpty()
+        master, slave, self.device = open_raw_pty()  # bytes as a UART carries them
         try:
-            tty.setraw(slave)  # no echo, no line discipline: bytes as a UART carries them
-            self.device = os.ttyname(slave)
             if self.link is not None:
                 place_symlink(self.device, self.link)
         except BaseException:

@@ -4,6 +4,8 @@ real pty (pyserial on the far end) and over TCP, against the real switch."""
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -128,5 +130,30 @@ async def test_text_over_tcp_requires_a_login_against_the_accounts(tmp_path: Pat
         entry = [e for e in board.journal.recent(20) if e.kind == "switch"][-1]
         assert (entry.source, entry.user, entry.detail["via"]) == ("serial", "root", "lan")
         writer.close()
+    finally:
+        await daemon.stop()
+
+
+async def test_a_pty_endpoint_and_an_emulated_ch9329_chip_are_the_daemons_alone(
+    tmp_path: Path,
+) -> None:
+    """openpty leaves the far end 0620 for group tty on a stock devpts (gid=5,mode=620);
+    what is written there switches ports or types on a target, so both ptys the daemon
+    makes are 0600. (On a host whose devpts is already mode=600, as in some containers,
+    this holds without the fchmod too.)"""
+    link = tmp_path / "ttyKVM0"
+    daemon, _ = await start(
+        tmp_path / "state",
+        {
+            "serial": [{"endpoint": f"pty:{link}"}],
+            "ports": {"2": {"target": "ch9329", "ch9329_device": "emulated"}},
+        },
+    )
+    try:
+        target = daemon.board.links[2].target if daemon.board is not None else None
+        chip = getattr(target, "chip_pty", None)
+        assert chip is not None and chip.device is not None
+        for pty in (os.path.realpath(link), chip.device):
+            assert stat.S_IMODE(os.stat(pty).st_mode) == 0o600, pty
     finally:
         await daemon.stop()
