@@ -137,7 +137,9 @@ class BoardReads:
         return [e.to_json() for e in query.select(seen)]
 
     def metrics(self, viewer: Principal | None = None) -> dict[str, Any]:
+        syslog = self.extra_state.get("syslog")  # the forwarder's view, when [syslog] is set
         return {
+            "syslog": syslog() if syslog is not None else None,
             "switches": dict(self.switch_count),
             "events_routed": self.router.events_routed,
             "errors": self.error_count,

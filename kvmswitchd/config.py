@@ -34,6 +34,7 @@ from kvmswitchd.core.ports import MAX_PORTS, MIN_PORTS
 from kvmswitchd.errors import ConfigError, KvmError
 from kvmswitchd.port_config import PortConfig, parse_ports
 from kvmswitchd.serial.endpoint import EndpointSpec, parse_endpoint
+from kvmswitchd.syslog.settings import SyslogConfig, parse_syslog
 
 # A config file bigger than this is a mistake (a wrong path given to --config).
 MAX_CONFIG_BYTES = 1 << 20
@@ -150,6 +151,7 @@ class Config:
     storage_reserve: int = 64 << 20  # bytes kept free on the state disk for state saves
     upload_idle_timeout: float = 30.0  # seconds without a byte before an upload is dropped
     gadget: GadgetConfig = field(default_factory=GadgetConfig)
+    syslog: SyslogConfig | None = None  # [syslog]: forward the event log (None: don't)
 
     def port(self, unit: int) -> PortConfig:
         return self.port_configs.get(unit) or PortConfig(unit)
@@ -214,6 +216,7 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
             "storage",
             "buttons",
             "gadget",
+            "syslog",
         },
     )
     buttons = doc.get("buttons")
@@ -324,6 +327,7 @@ def parse_config(doc: Mapping[str, Any]) -> Config:
         storage_reserve=_size(storage, "reserve", "storage", 64 << 20, 0, 1 << 50),
         upload_idle_timeout=_float(storage, "upload_idle_timeout", "storage", 30.0, 0.1),
         buttons=parse_gpio(_table(buttons, "buttons"), ports) if buttons is not None else None,
+        syslog=parse_syslog(doc.get("syslog")),
     )
 
 

@@ -32,6 +32,7 @@ from kvmswitchd.serial.endpoint import Dialect, parse_endpoint
 from kvmswitchd.statedir import StateDir
 from kvmswitchd.statefile import StateFile, StateSaver
 from kvmswitchd.switchboard import Switchboard
+from kvmswitchd.syslog.sender import SyslogForwarder, start_forwarder
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Daemon:
         self.gpio_opener: Any = None
         self.setup_token: str | None = None
         self.warnings: tuple[Finding, ...] = ()  # preflight's, logged and journaled at start
+        self.syslog: SyslogForwarder | None = None  # [syslog]: the event log's forwarder
 
     def check(self) -> tuple[Finding, ...]:
         """Refuse what the configuration can't run (before opening anything): the same
@@ -118,6 +120,9 @@ class Daemon:
             rearm_noise=self._rearm_noise,
         )
         self.board = board
+        if self.config.syslog is not None:  # before the first record: every one is forwarded
+            self.syslog = start_forwarder(self.config.syslog, board.journal)
+            board.extra_state["syslog"] = self.syslog.view
         for warning in self.warnings:
             log.warning("%s", warning)
             board.journal.record(
@@ -427,6 +432,9 @@ class Daemon:
             if board.storage is not None:
                 board.storage.close()
             board.journal.record("shutdown", "system")
+            if self.syslog is not None:
+                await _bounded(self.syslog.close(), "syslog forwarding", final)
+                self.syslog = None
             board.journal.close()
             self.board = None
         self.state.release()

@@ -7,7 +7,8 @@ pays nothing for them (no counter increments per routed event).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -72,6 +73,28 @@ class KvmCollector(Collector):
             value=figures["serial_sessions"],
         )
         yield GaugeMetricFamily("kvmswitchd_ports", "Ports of this unit", value=figures["ports"])
+        yield from _syslog(figures.get("syslog"))
+
+
+def _syslog(view: Mapping[str, Any] | None) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    """The syslog forwarder's figures ([syslog] configured), else none."""
+    if view is None:
+        return
+    for key, text in (
+        ("sent", "Event-log records handed to the syslog collector"),
+        ("dropped", "Event-log records dropped: the syslog queue was full"),
+        ("reconnects", "Connections to the syslog collector after the first"),
+        ("failures", "Failed connects to, or lost connections with, the syslog collector"),
+    ):
+        yield CounterMetricFamily(f"kvmswitchd_syslog_{key}", text, value=view[key])
+    yield GaugeMetricFamily(
+        "kvmswitchd_syslog_queued", "Records waiting for the collector", value=view["queued"]
+    )
+    yield GaugeMetricFamily(
+        "kvmswitchd_syslog_connected",
+        "1 while connected to the syslog collector",
+        value=1 if view["connected"] else 0,
+    )
 
 
 def setup(app: web.Application, service: KvmService) -> None:
