@@ -56,7 +56,7 @@ def parse(data: bytes) -> Message:
     if prival > 191:
         raise Malformed(f"PRIVAL {prival} > 191")
     fields = [g.decode("ascii") for g in head.groups()]
-    message = Message(prival, int(fields[1]), *fields[2:7])  # type: ignore[arg-type]  # the 5 str fields
+    message = Message(prival, int(fields[1]), fields[2], fields[3], fields[4], fields[5], fields[6])
     try:
         text = data[head.end() :].decode("utf-8")
     except UnicodeDecodeError as exc:
