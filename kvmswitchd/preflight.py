@@ -27,6 +27,7 @@ from pathlib import Path
 from kvmswitchd.config import Config, HttpConfig
 from kvmswitchd.errors import ConfigError
 from kvmswitchd.serial.endpoint import EndpointSpec, LinkKind
+from kvmswitchd.syslog.settings import SyslogConfig, Transport
 
 # A certificate chain or a key is a few kilobytes. The cap stops a wrong path (a disk
 # image, a log, /dev/zero behind a symlink) from being read whole into memory.
@@ -105,6 +106,11 @@ def _file_errors(config: Config) -> Iterator[Finding]:
         server_tls(config.http)
     except ConfigError as exc:
         yield Finding("tls_unusable", exc.path, exc.message)
+    if config.syslog is not None and config.syslog.transport is Transport.TLS:
+        try:
+            syslog_tls(config.syslog)
+        except ConfigError as exc:
+            yield Finding("syslog_tls_unusable", exc.path, exc.message)
     for index, spec in enumerate(config.serial or ()):
         if spec.kind is LinkKind.PTY and spec.path is not None:
             # the daemon replaces a symlink there (links.place_symlink), never a file
@@ -186,6 +192,34 @@ def server_tls(http: HttpConfig) -> ssl.SSLContext | None:
     return context
 
 
+def syslog_tls(syslog: SyslogConfig) -> ssl.SSLContext:
+    """The client context for a ``tls://`` collector: its certificate verified against
+    ``tls_ca`` (else the system's CAs) and its name; ours presented if ``tls_cert`` is set.
+    Raises ConfigError naming ``syslog.tls_ca``, ``syslog.tls_cert`` or ``syslog.tls_key``."""
+    ca, cert, key = syslog.tls_ca, syslog.tls_cert, syslog.tls_key
+    if ca is not None:
+        _readable_file(ca, "syslog.tls_ca")
+    try:
+        context = ssl.create_default_context(cafile=ca)
+    except (ssl.SSLError, OSError):
+        raise ConfigError("syslog.tls_ca", f"{ca} holds no PEM certificate") from None
+    if cert is not None:
+        _readable_file(cert, "syslog.tls_cert")
+        if key is not None:
+            _readable_file(key, "syslog.tls_key")
+
+        def no_passphrase() -> bytes:
+            raise ConfigError("syslog.tls_key", "the key is encrypted; store it without one")
+
+        try:
+            context.load_cert_chain(cert, key, password=no_passphrase)
+        except (ssl.SSLError, OSError):
+            raise ConfigError(
+                "syslog.tls_cert", f"cannot load a certificate and its key from {cert}"
+            ) from None
+    return context
+
+
 def _readable_file(path: Path, key: str) -> None:
     try:
         info = path.stat()
@@ -224,6 +258,14 @@ def _warnings(config: Config) -> Iterator[Finding]:
             f"USB/IP has no login or encryption: any host in usbip.allow ({allowed}) that "
             f"reaches {config.usbip_host}:{config.usbip_port} can attach port(s) "
             f"{', '.join(map(str, usbip_ports))}, and its traffic crosses the network in clear",
+        )
+    syslog = config.syslog
+    if syslog and syslog.transport is not Transport.TLS and not is_loopback(syslog.host):
+        yield Finding(
+            "syslog_plaintext",
+            "syslog.target",
+            f"{syslog.target} is not a loopback address and not tls://: the audit records "
+            "(user names, failed logins) cross the network in clear and can be forged",
         )
     yield from _usbip_port_warnings(config, usbip_ports)
     yield from _ch9329_warnings(config)

@@ -23,6 +23,7 @@ from typing import Any
 
 from kvmswitchd.core.eventlog import LogEntry
 from kvmswitchd.journal import Journal
+from kvmswitchd.preflight import syslog_tls
 from kvmswitchd.syslog.format import Formatter, octet_counted
 from kvmswitchd.syslog.outbox import Backoff, Outbox
 from kvmswitchd.syslog.settings import SyslogConfig, Transport
@@ -53,12 +54,14 @@ class SyslogForwarder:
         formatter: Formatter,
         *,
         record: Record | None = None,
+        tls: ssl.SSLContext | None = None,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.config = config
         self._formatter = formatter
         self._record = record  # journals a gap (syslog_dropped) once the collector is back
         self._jitter = jitter
+        self._tls = tls  # the tls:// client context (preflight.syslog_tls)
         self._outbox = Outbox(config.queue)
         self._backoff = Backoff(config.retry_max)
         self._wake = asyncio.Event()  # something was queued (or the connection ended)
@@ -189,7 +192,9 @@ class SyslogForwarder:
             transport.close()
 
     async def _stream(self) -> None:
-        tls = self._tls_context() if self.config.transport is Transport.TLS else None
+        tls = self._tls if self.config.transport is Transport.TLS else None
+        if self.config.transport is Transport.TLS and tls is None:
+            tls = self._tls = ssl.create_default_context()
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(
                 self.config.host,
@@ -225,16 +230,6 @@ class SyslogForwarder:
         self._outbox.sent_one()
         self._progress.set()
 
-    def _tls_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(
-            cafile=str(self.config.tls_ca) if self.config.tls_ca else None
-        )
-        if self.config.tls_cert is not None:
-            context.load_cert_chain(
-                self.config.tls_cert, self.config.tls_key if self.config.tls_key else None
-            )
-        return context
-
 
 async def _until_eof(reader: asyncio.StreamReader) -> None:
     """Read (and ignore: a collector sends nothing) until the collector closes."""
@@ -251,7 +246,8 @@ def start_forwarder(config: SyslogConfig, journal: Journal) -> SyslogForwarder:
         procid=str(os.getpid()),
         max_bytes=config.max_message,
     )
-    forwarder = SyslogForwarder(config, formatter, record=journal.record)
+    tls = syslog_tls(config) if config.transport is Transport.TLS else None
+    forwarder = SyslogForwarder(config, formatter, record=journal.record, tls=tls)
     journal.subscribe(forwarder.offer)
     forwarder.start()
     return forwarder

@@ -4,6 +4,7 @@ switching, and the records sent meanwhile arrive when it is back."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -164,5 +165,29 @@ async def test_a_collector_down_or_hung_never_delays_switching_and_records_resum
         entries = {e.seq: e for e in board.journal.recent(1000)}
         for seq in first + while_down + while_hung:
             check(ours(records, host)[seq], entries[seq])
+    finally:
+        await daemon.stop()
+
+
+async def test_a_collector_whose_certificate_does_not_match_gets_nothing(
+    rsyslog: Rsyslog, tmp_path: Path
+) -> None:
+    require_gtls()
+    table = syslog_table(
+        f"tls://127.0.0.1:{rsyslog.tls}", tls_ca=str(rsyslog.cert), tls_name="impostor.test"
+    )
+    daemon, board = await start(tmp_path / "state", {"syslog": table})
+    try:
+        forwarder = daemon.syslog
+        assert forwarder is not None
+        assert board.switch("3", None, False, Origin(Source.HTTP, "test")).ok
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        while forwarder.view()["failures"] < 2:  # refused, retried, refused again
+            assert loop.time() < deadline, forwarder.view()
+            await asyncio.sleep(0.02)  # waiting on the handshakes of another process
+        assert "certificate" in (forwarder.view()["last_error"] or "")
+        assert forwarder.view()["sent"] == 0 and not forwarder.connected.is_set()
+        assert ours(rsyslog.records(), table["hostname"]) == {}
     finally:
         await daemon.stop()
