@@ -164,7 +164,8 @@ def timestamp(unix: float) -> str:
         moment = datetime.datetime.fromtimestamp(unix, datetime.UTC)
     except (OverflowError, OSError, ValueError):
         return NILVALUE  # a time no calendar holds: "unknown", not a crash
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # not strftime("%Y"): glibc writes year 999 as "999", and the RFC wants 4 digits
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S.%f}Z"
 
 
 def _detail_params(detail: Mapping[str, object]) -> list[tuple[str, str]]:

@@ -108,6 +108,12 @@ def test_a_huge_detail_is_cut_to_the_size_limit_details_first() -> None:
     assert message.param(SD_ID, "user") == "bob"  # the audit fields always stay
 
 
+def test_a_year_before_1000_still_has_four_digits() -> None:
+    assert parse(FORMATTER.message(LogEntry(-31_000_000_000.0, "x", "y"))).timestamp.startswith(
+        "0987-"
+    )
+
+
 def test_an_impossible_time_is_the_nil_timestamp() -> None:
     assert parse(FORMATTER.message(LogEntry(1e300, "x", "y"))).timestamp == "-"
 

@@ -75,3 +75,14 @@ def test_a_bad_table_names_its_key(table: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config({"syslog": table})
     assert caught.value.path == key
+
+
+def test_the_readme_syslog_example_is_valid() -> None:
+    import re
+    import tomllib
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[syslog]\n" in b]
+    assert blocks, "the README has a [syslog] example"
+    config = parse_config(tomllib.loads(blocks[0])).syslog
+    assert config is not None and config.target == "tls://logs.example:6514"
