@@ -104,6 +104,20 @@ SCHEMAS: dict[str, Schema] = {
         },
         serial={"type": "array", "items": ref("SerialEndpoint")},
         tesmart=ref("TesmartUnit"),
+        syslog={
+            "description": "Forwarding to the syslog collector ([syslog] configured).",
+            **obj(
+                ("target", "connected", "queued", "sent", "dropped"),
+                target={"type": "string", "examples": ["tls://logs.example:6514"]},
+                connected=BOOLEAN,
+                queued={**INTEGER, "description": "Records waiting for the collector."},
+                sent=INTEGER,
+                dropped={**INTEGER, "description": "Records dropped: the queue was full."},
+                reconnects=INTEGER,
+                failures=INTEGER,
+                last_error={"type": ["string", "null"]},
+            ),
+        },
         lease={
             "description": "The ATEN control link holding the unit (null: none). Session "
             "and user are shown to readers who may view every port.",

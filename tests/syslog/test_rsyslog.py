@@ -18,6 +18,7 @@ from kvmswitchd.core.eventlog import LogEntry
 from kvmswitchd.syslog.format import SD_DETAIL_ID, SD_ID
 from tests.daemon.conftest import start
 from tests.syslog.rsyslog import Rsyslog, require_gtls
+from web import openapi
 
 PASSWORD = "a long password"
 HOSTS = itertools.count(1)
@@ -144,6 +145,8 @@ async def test_a_collector_down_or_hung_never_delays_switching_and_records_resum
                 async with http.get(api + "/state") as r:
                     state = (await r.json())["syslog"]
                 assert not state["connected"] and state["queued"] >= 1
+                documented = openapi.SCHEMAS["State"]["properties"]["syslog"]["properties"]
+                assert set(state) == set(documented)
                 async with http.get(daemon.http_url + "/metrics") as r:
                     assert "kvmswitchd_syslog_connected 0.0" in await r.text()
             finally:
