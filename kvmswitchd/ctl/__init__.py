@@ -25,7 +25,12 @@ from kvmswitchd.ctl.show import (
     format_tokens,
     parse_size,
 )
-from kvmswitchd.ctl.storage import add_storage_parser, run_storage
+from kvmswitchd.ctl.storage import (
+    add_storage_parser,
+    add_wait_flag,
+    run_storage,
+    wait_for_handover,
+)
 
 __all__ = ["CtlError", "build_parser", "main", "parse_size", "run"]
 
@@ -43,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("port")
     sw.add_argument("--channels", help="comma-separated subset of km,video,audio,usb")
     sw.add_argument("--force", action="store_true")
+    add_wait_flag(sw)
     sub.add_parser("next", help="next port")
     sub.add_parser("prev", help="previous port")
     lg = sub.add_parser("log", help="the event log")
@@ -82,6 +88,10 @@ def run(args: argparse.Namespace) -> str:
         if args.channels:
             body["channels"] = [c.strip() for c in args.channels.split(",") if c.strip()]
         result = client.request("POST", "/switch", body)
+        storage = result.get("state", {}).get("storage")
+        if args.wait is not None and storage and storage.get("pending") is not None:
+            wait_for_handover(client, storage, args.wait)
+            result["state"] = client.request("GET", "/state")
     elif args.command in ("next", "prev"):
         result = client.request("POST", f"/switch/{args.command}")
     elif args.command == "scan":

@@ -7,8 +7,9 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 TIMEOUT = 10.0
@@ -65,8 +66,11 @@ class Client:
         req.add_header("Content-Type", "application/octet-stream")
         return json.loads(self._send(req, TIMEOUT) or b"null")
 
-    def upload(self, name: str, path: str) -> Any:
-        """PUT the file at ``path`` as image ``name``, streamed (never read whole)."""
+    def upload(
+        self, name: str, path: str, on_sent: Callable[[int, int], None] | None = None
+    ) -> Any:
+        """PUT the file at ``path`` as image ``name``, streamed (never read whole);
+        ``on_sent(bytes sent, file size)`` is called as it goes (a progress bar)."""
         try:
             f = open(path, "rb")  # noqa: SIM115  # closed below, after the request
             size = os.fstat(f.fileno()).st_size
@@ -74,7 +78,8 @@ class Client:
             raise CtlError(f"cannot read {path}: {exc.strerror}") from None
         with f:  # a file object: urllib streams it in blocks
             quoted = urllib.parse.quote(name, safe="")
-            req = self._new("PUT", f"/storage/images/{quoted}", f)
+            body = f if on_sent is None else _Counted(f, size, on_sent)
+            req = self._new("PUT", f"/storage/images/{quoted}", body)
             req.add_header("Content-Type", "application/octet-stream")
             req.add_header("Content-Length", str(size))
             return json.loads(self._send(req, UPLOAD_TIMEOUT) or b"null")
@@ -101,3 +106,19 @@ class Client:
             raise CtlError(f"{exc.code}: {message}") from None
         except urllib.error.URLError as exc:
             raise CtlError(f"cannot reach {self.base}: {exc.reason}") from None
+
+
+class _Counted:
+    """A file urllib streams from, telling how much it has read so far."""
+
+    def __init__(self, f: BinaryIO, size: int, on_sent: Callable[[int, int], None]) -> None:
+        self._f = f
+        self._size = size
+        self._on_sent = on_sent
+        self._sent = 0
+
+    def read(self, amount: int = -1) -> bytes:
+        data = self._f.read(amount)
+        self._sent += len(data)
+        self._on_sent(self._sent, self._size)
+        return data
