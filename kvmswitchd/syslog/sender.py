@@ -107,16 +107,19 @@ class SyslogForwarder:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="syslog")
 
     async def close(self, flush: float = FLUSH_TIMEOUT) -> None:
-        """Give what is queued ``flush`` seconds to leave (if connected), then stop."""
+        """Give what is queued ``flush`` seconds to leave (if connected), then stop. The
+        task stops even if this is cancelled meanwhile (the daemon's stop budget)."""
         task, self._task = self._task, None
         if task is None:
             return
-        if self.connected.is_set() and len(self._outbox):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drained(), flush)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        try:
+            if self.connected.is_set() and len(self._outbox):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._drained(), flush)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _drained(self) -> None:
         while len(self._outbox) and self.connected.is_set():
@@ -155,7 +158,6 @@ class SyslogForwarder:
         self.connections += 1
         if self.connections > 1:
             self.reconnects += 1
-        self._backoff.reset()
         self.last_error = None
         self.disconnected.clear()
         self.connected.set()
@@ -229,12 +231,17 @@ class SyslogForwarder:
     def _sent(self) -> None:
         self._outbox.sent_one()
         self._progress.set()
+        # the connection carries records: the next loss retries soon again. (Not on
+        # connect: a collector that accepts and at once closes would be hammered.)
+        self._backoff.reset()
 
 
 async def _until_eof(reader: asyncio.StreamReader) -> None:
-    """Read (and ignore: a collector sends nothing) until the collector closes."""
-    while await reader.read(4096):
-        pass
+    """Read (and ignore: a collector sends nothing) until the collector closes or the
+    connection fails (the writer then reports the error)."""
+    with contextlib.suppress(OSError):
+        while await reader.read(4096):
+            pass
 
 
 def start_forwarder(config: SyslogConfig, journal: Journal) -> SyslogForwarder:

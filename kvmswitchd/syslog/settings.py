@@ -50,9 +50,10 @@ KEYS = {
 }
 # max_message: its default, least and most.
 MESSAGE_BYTES = (MIN_MESSAGE_BYTES, MIN_MESSAGE_BYTES, MAX_MESSAGE_BYTES)
-# Records held for an unreachable collector at most: bounds the memory a long outage costs
-# (at most MAX_QUEUE x max_message bytes).
+# Records held for an unreachable collector at most, and the bytes they may take at worst
+# (queue x max_message): a long outage costs bounded memory on a small board.
 MAX_QUEUE = 100_000
+MAX_QUEUE_BYTES = 256 << 20
 
 
 class Transport(Enum):
@@ -133,6 +134,14 @@ def parse_syslog(raw: object) -> SyslogConfig | None:
         raise ConfigError("syslog.target", "tls_* keys are given: expected a tls:// target")
     if tls["tls_key"] is not None and tls["tls_cert"] is None:
         raise ConfigError("syslog.tls_cert", "expected a certificate to go with tls_key")
+    queue = integer(section, "queue", "syslog", 1000, 1, MAX_QUEUE)
+    max_message = integer(section, "max_message", "syslog", *MESSAGE_BYTES)
+    if queue * max_message > MAX_QUEUE_BYTES:
+        raise ConfigError(
+            "syslog.queue",
+            f"queue x max_message may hold {queue * max_message} bytes; "
+            f"at most {MAX_QUEUE_BYTES} (lower one of them)",
+        )
     return SyslogConfig(
         transport,
         host,

@@ -69,6 +69,7 @@ def test_ports_default_per_transport_and_ipv6_is_bracketed() -> None:
         ({"target": "tcp://x", "tls_ca": "/ca.pem"}, "syslog.target"),
         ({"target": "tls://x", "tls_key": "/k.pem"}, "syslog.tls_cert"),
         ({"target": "tcp://x", "colour": "red"}, "syslog.colour"),
+        ({"target": "tcp://x", "queue": 100_000, "max_message": 65507}, "syslog.queue"),
     ],
 )
 def test_a_bad_table_names_its_key(table: dict[str, Any], key: str) -> None:
