@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("kvmswitchd", "hid", "video", "web")
-PURE = ("hid", "video", "kvmswitchd.core")
+PURE = ("hid", "video", "kvmswitchd.core", "kvmswitchd.syslog.format", "kvmswitchd.syslog.outbox")
 # Cores take bytes, events and `now`: no event loop, no OS, no clock, no sockets.
 BANNED_IN_PURE = {
     "asyncio",

@@ -25,7 +25,7 @@ parameters are dropped first, then MSG is cut on a character boundary.
 
 from __future__ import annotations
 
-import datetime
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -158,14 +158,36 @@ def sd_element(sd_id: str, params: list[tuple[str, str]]) -> str:
     return f"[{sd_id}{inner}]"
 
 
+def civil(days: int) -> tuple[int, int, int]:
+    """(year, month, day) of ``days`` since 1970-01-01 in the proleptic Gregorian calendar
+    (H. Hinnant's days-to-civil; arithmetic, so this module needs no datetime or clock)."""
+    days += 719_468
+    era = days // 146_097
+    day_of_era = days - era * 146_097
+    year_of_era = (
+        day_of_era - day_of_era // 1460 + day_of_era // 36_524 - day_of_era // 146_096
+    ) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    shifted = (5 * day_of_year + 2) // 153  # months counted from March
+    day = day_of_year - (153 * shifted + 2) // 5 + 1
+    month = shifted + 3 if shifted < 10 else shifted - 9
+    return year_of_era + era * 400 + (month <= 2), month, day
+
+
 def timestamp(unix: float) -> str:
-    """RFC 5424 §6.2.3 TIMESTAMP in UTC with microseconds (``2026-12-03T19:44:34.123456Z``)."""
-    try:
-        moment = datetime.datetime.fromtimestamp(unix, datetime.UTC)
-    except (OverflowError, OSError, ValueError):
-        return NILVALUE  # a time no calendar holds: "unknown", not a crash
-    # not strftime("%Y"): glibc writes year 999 as "999", and the RFC wants 4 digits
-    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S.%f}Z"
+    """RFC 5424 §6.2.3 TIMESTAMP in UTC with microseconds (``2026-12-03T19:44:34.123456Z``);
+    NILVALUE for a time outside years 1..9999 (the RFC's 4DIGIT), or not a number."""
+    if not math.isfinite(unix):
+        return NILVALUE
+    micros = round(unix * 1_000_000)
+    seconds, micro = divmod(micros, 1_000_000)
+    days, second = divmod(seconds, 86_400)
+    year, month, day = civil(days)
+    if not 1 <= year <= 9999:
+        return NILVALUE
+    hour, rest = divmod(second, 3600)
+    minute, second = divmod(rest, 60)
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}.{micro:06d}Z"
 
 
 def _detail_params(detail: Mapping[str, object]) -> list[tuple[str, str]]:

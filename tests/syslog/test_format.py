@@ -3,6 +3,8 @@ strict RFC 5424 parser accepts, within the size limit, carrying the audit fields
 
 from __future__ import annotations
 
+import datetime
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +17,7 @@ from kvmswitchd.syslog.format import (
     Facility,
     Formatter,
     octet_counted,
+    timestamp,
     visible,
 )
 from tests.syslog.rfc5424 import Malformed, octet_frames, parse
@@ -114,8 +117,18 @@ def test_a_year_before_1000_still_has_four_digits() -> None:
     )
 
 
+@given(st.floats(min_value=-62_135_596_800, max_value=253_402_300_799, allow_nan=False))
+def test_the_timestamp_is_the_calendar_time_datetime_gives(unix: float) -> None:
+    micros = round(unix * 1_000_000)
+    moment = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(
+        microseconds=micros
+    )
+    assert timestamp(unix) == f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S.%f}Z"
+
+
 def test_an_impossible_time_is_the_nil_timestamp() -> None:
-    assert parse(FORMATTER.message(LogEntry(1e300, "x", "y"))).timestamp == "-"
+    for unix in (1e300, -1e300, float("nan"), float("inf"), 253_402_300_800.0):
+        assert parse(FORMATTER.message(LogEntry(unix, "x", "y"))).timestamp == "-"
 
 
 def test_octet_counting_prefixes_the_byte_length() -> None:
