@@ -385,6 +385,8 @@ class Daemon:
             if endpoint.address is not None:
                 where = f"tcp://{endpoint.address[0]}:{endpoint.address[1]}"
             lines.append(f"serial {spec.dialect} endpoint {spec.name} on {where}")
+        if self.syslog is not None:
+            lines.append(f"event log forwarded to syslog at {self.syslog.config.target}")
         return lines
 
     def request_stop(self) -> None:

@@ -112,6 +112,7 @@ async def test_udp_and_tls_deliver_too(rsyslog: Rsyslog, tmp_path: Path, transpo
             lambda rs: entry.seq in ours(rs, table["hostname"]), f"the switch over {transport}"
         )
         check(ours(records, table["hostname"])[entry.seq], entry)
+        assert f"event log forwarded to syslog at {target}" in daemon.banner()
     finally:
         await daemon.stop()
 
