@@ -113,8 +113,8 @@ def parse_hotkeys_cascade(table: Mapping[str, object], path: str) -> HotkeyCasca
         steps = parse_sequence(text)
     except InputError as exc:
         raise ConfigError(f"{path}.sequence", str(exc)) from None
-    delay = _seconds(table, "delay", DEFAULT_DELAY, 0.0, MAX_DELAY, path)
-    hold = _seconds(table, "hold", DEFAULT_HOLD, MIN_HOLD, MAX_HOLD, path)
+    delay = _milliseconds(table, "delay", DEFAULT_DELAY, 0.0, MAX_DELAY, path)
+    hold = _milliseconds(table, "hold", DEFAULT_HOLD, MIN_HOLD, MAX_HOLD, path)
     try:
         schedule(steps, ports, hold=hold, delay=delay)  # the longest channel fits the caps
     except InputError as exc:
@@ -157,9 +157,10 @@ def parse_names(table: Mapping[str, object], ports: int, path: str) -> tuple[str
     return tuple(str(name) for name in value)
 
 
-def _seconds(
+def parse_seconds(
     table: Mapping[str, object], key: str, default: float, low: float, high: float, path: str
 ) -> float:
+    """``table[key]`` as seconds in ``low..high`` (shared with the serial kind)."""
     value = table.get(key, default)
     if (
         isinstance(value, bool)
@@ -168,6 +169,13 @@ def _seconds(
         or not low <= value <= high
     ):
         raise ConfigError(f"{path}.{key}", f"expected a number of seconds {low:g}..{high:g}")
-    if round(value * 1000) != value * 1000 and abs(round(value * 1000) - value * 1000) > 1e-6:
-        raise ConfigError(f"{path}.{key}", "expected whole milliseconds (e.g. 0.15)")
     return float(value)
+
+
+def _milliseconds(
+    table: Mapping[str, object], key: str, default: float, low: float, high: float, path: str
+) -> float:
+    value = parse_seconds(table, key, default, low, high, path)
+    if abs(round(value * 1000) - value * 1000) > 1e-6:
+        raise ConfigError(f"{path}.{key}", "expected whole milliseconds (e.g. 0.15)")
+    return value
