@@ -84,13 +84,7 @@ class HotkeyCascade:
 def parse_hotkeys_cascade(table: Mapping[str, object], path: str) -> HotkeyCascade:
     """Validate one ``[ports.N.cascade]`` table of kind ``hotkeys``; ``path`` prefixes
     the key of every error (``ports.3.cascade.sequence``)."""
-    if not isinstance(table, Mapping):
-        raise ConfigError(path, "expected a table")
-    for key in table:
-        if key not in KEYS:
-            raise ConfigError(f"{path}.{key}", f"unknown key; expected one of {', '.join(KEYS)}")
-    if table.get("kind", KIND) != KIND:
-        raise ConfigError(f"{path}.kind", f'expected "{KIND}"')
+    check_table(table, KIND, KEYS, path)
     preset_name = table.get("preset")
     preset: Preset | None = None
     if preset_name is not None:
@@ -133,6 +127,17 @@ def parse_hotkeys_cascade(table: Mapping[str, object], path: str) -> HotkeyCasca
         hold=hold,
         names=parse_names(table, ports, path),
     )
+
+
+def check_table(table: object, kind: str, keys: tuple[str, ...], path: str) -> None:
+    """A table of kind ``kind`` with no key outside ``keys`` (shared with the serial kind)."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(path, "expected a table")
+    for key in table:
+        if key not in keys:
+            raise ConfigError(f"{path}.{key}", f"unknown key; expected one of {', '.join(keys)}")
+    if table.get("kind", kind) != kind:
+        raise ConfigError(f"{path}.kind", f'expected "{kind}"')
 
 
 def _ports(table: Mapping[str, object], preset: Preset | None, path: str) -> int:

@@ -20,15 +20,14 @@ Every error is a ConfigError naming its key.
 
 from __future__ import annotations
 
-import enum
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kvmswitchd.cascade.hotkey_config import parse_names, parse_seconds
+from kvmswitchd.cascade.hotkey_config import check_table, parse_names, parse_seconds
 from kvmswitchd.core.ports import MAX_CASCADE_CHANNEL
 from kvmswitchd.errors import ConfigError
-from kvmswitchd.serial.endpoint import HOSTNAME
+from kvmswitchd.serial.endpoint import HOSTNAME, Dialect
 from kvmswitchd.serial.login import MAX_USER_LEN
 from kvmswitchd.serial.tesmart import MAX_PORT_BYTE
 
@@ -41,12 +40,6 @@ KEYS = (
 MAX_PACING = 10.0
 MIN_POLL, MAX_POLL = 1.0, 3600.0
 MIN_TIMEOUT, MAX_TIMEOUT = 0.05, 30.0
-
-
-class Dialect(enum.StrEnum):
-    TESMART = "tesmart"
-    ATEN = "aten"
-    TEXT = "text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +82,7 @@ class SerialCascade:
 
 def parse_serial_cascade(table: Mapping[str, object], path: str) -> SerialCascade:
     """Validate one ``[ports.N.cascade]`` table of kind ``serial``."""
-    if not isinstance(table, Mapping):
-        raise ConfigError(path, "expected a table")
-    for key in table:
-        if key not in KEYS:
-            raise ConfigError(f"{path}.{key}", f"unknown key; expected one of {', '.join(KEYS)}")
-    if table.get("kind", KIND) != KIND:
-        raise ConfigError(f"{path}.kind", f'expected "{KIND}"')
+    check_table(table, KIND, KEYS, path)
     text = table.get("dialect")
     if not isinstance(text, str) or text not in {d.value for d in Dialect}:
         raise ConfigError(f"{path}.dialect", 'expected "tesmart", "aten" or "text"')

@@ -38,10 +38,11 @@ from kvmswitchd.cascade.serial_client import (
     TesmartClient,
     TextClient,
 )
-from kvmswitchd.cascade.serial_config import Dialect, SerialCascade
+from kvmswitchd.cascade.serial_config import SerialCascade
 from kvmswitchd.cascade.serial_pacing import Pacer
 from kvmswitchd.core.ports import Channel
 from kvmswitchd.errors import DeviceError, KvmError, PortError
+from kvmswitchd.serial.endpoint import Dialect
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 Connect = Callable[[SerialCascade], Awaitable[Connection]]

@@ -16,8 +16,10 @@ from kvmswitchd.cascade.serial_client import (
     TesmartClient,
     TextClient,
 )
+from kvmswitchd.cascade.serial_config import parse_serial_cascade
 from kvmswitchd.cascade.serial_pacing import Pacer
 from kvmswitchd.core.ports import ALL_CHANNELS, Channel
+from kvmswitchd.errors import ConfigError
 
 EVERY = tuple((ch, (3,)) for ch in Channel)
 
@@ -136,3 +138,45 @@ def test_commands_sent_when_the_pacer_says_are_never_closer_than_the_gap(
         if last is not None:
             assert now - last >= gap - 1e-9
         last = now
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "message"),
+    [
+        ({"device": "/dev/ttyUSB0", "ports": 4}, "p.dialect", '"tesmart", "aten" or "text"'),
+        ({"dialect": "tesmart", "ports": 4}, "p.device", "tcp:HOST:PORT"),
+        ({"dialect": "tesmart", "device": "ttyUSB0", "ports": 4}, "p.device", "absolute"),
+        ({"dialect": "tesmart", "device": "tcp:host", "ports": 4}, "p.device", "port number"),
+        ({"dialect": "tesmart", "device": "tcp:h:0", "ports": 4}, "p.device", "1..65535"),
+        ({"dialect": "tesmart", "device": "tcp:-x-:5000", "ports": 4}, "p.device", "host name"),
+        ({"dialect": "tesmart", "device": "tcp:h:5000", "ports": 4, "baud": 9600}, "p.baud", "tcp"),
+        ({"dialect": "aten", "device": "/dev/ttyS0", "ports": 100}, "p.ports", "1..64"),
+        ({"dialect": "tesmart", "device": "/dev/ttyS0", "ports": 4, "pacing": 60}, "p.pacing", "0..10"),
+        ({"dialect": "tesmart", "device": "/dev/ttyS0", "ports": 4, "poll": 0.5}, "p.poll", "0 (never)"),
+        ({"dialect": "tesmart", "device": "/dev/ttyS0", "ports": 4, "timeout": 0}, "p.timeout", "0.05..30"),
+        ({"dialect": "aten", "device": "/dev/ttyS0", "ports": 4, "user": "x"}, "p.user", "only the text"),
+        ({"dialect": "text", "device": "/dev/ttyS0", "ports": 4, "user": "a b", "password_file": "/x"}, "p.user", "without spaces"),
+        ({"dialect": "text", "device": "/dev/ttyS0", "ports": 4, "user": "ops"}, "p.password_file", "absolute path"),
+        ({"dialect": "text", "device": "/dev/ttyS0", "ports": 4, "speed": 1}, "p.speed", "unknown key"),
+    ],
+)  # fmt: skip
+def test_a_bad_serial_table_names_its_key(table: dict[str, object], key: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_serial_cascade({"kind": "serial", **table}, "p")
+    assert caught.value.path == key
+    assert message in caught.value.message
+
+
+def test_the_dialects_defaults_and_both_tcp_forms() -> None:
+    tesmart = parse_serial_cascade(
+        {"dialect": "tesmart", "device": "tcp:10.0.0.5:5000", "ports": 8}, "p"
+    )
+    assert (tesmart.host, tesmart.port, tesmart.path, tesmart.pacing, tesmart.timeout) == (
+        "10.0.0.5", 5000, None, 1.0, 5.0,
+    )  # fmt: skip
+    aten = parse_serial_cascade(
+        {"dialect": "aten", "device": "tcp://kvm.lan:23", "ports": 4, "poll": 0}, "p"
+    )
+    assert (aten.host, aten.baud, aten.poll) == ("kvm.lan", 19200, None)
+    tty = parse_serial_cascade({"dialect": "text", "device": "/dev/ttyUSB1", "ports": 4}, "p")
+    assert (tty.path, tty.baud, tty.pacing, tty.poll) == ("/dev/ttyUSB1", 9600, 0.0, 10.0)
