@@ -8,7 +8,9 @@
     preset = "aten"            # or: sequence = "ScrollLock ScrollLock {port} Enter"
     delay = 0.15               # seconds after every key step (default: the preset's)
     hold = 0.05                # seconds a tapped key stays down
-    confirm = "none"           # the result is assumed (the switch cannot be asked)
+    confirm = "none"           # the result is assumed; "serial": asked over readback
+    # readback = { dialect = "tesmart", device = "tcp:10.0.0.9:5000" }  # a serial table
+    # settle = 0.5             # seconds after the last key before the read-back
     names = ["web", "db"]      # optional: names of channels 1, 2, ...
 
 The presets are the vendors' documented hotkeys (reference/protocols.md §1.1); a
@@ -17,24 +19,34 @@ The presets are the vendors' documented hotkeys (reference/protocols.md §1.1); 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kvmswitchd.cascade.hotkey_notation import Step, parse_sequence, schedule
+from kvmswitchd.cascade.serial_config import (
+    SerialCascade,
+    check_table,
+    parse_names,
+    parse_seconds,
+    parse_serial_cascade,
+)
 from kvmswitchd.core.ports import MAX_CASCADE_CHANNEL
 from kvmswitchd.errors import ConfigError, InputError
 
 KIND = "hotkeys"
-KEYS = ("kind", "ports", "names", "preset", "sequence", "delay", "hold", "confirm")
-CONFIRMS = ("none",)
+KEYS = (
+    "kind", "ports", "names", "preset", "sequence", "delay", "hold", "confirm", "readback",
+    "settle",
+)  # fmt: skip
+CONFIRMS = ("none", "serial")
 # Seconds; a longer gap or hold is a typo (and keeps port N's keyboard busy).
 MAX_DELAY = 2.0
 MIN_HOLD, MAX_HOLD = 0.01, 2.0
 DEFAULT_DELAY = 0.15
 DEFAULT_HOLD = 0.05
-# A downstream channel's name (as port names: shown in the UI and logs).
-MAX_NAME_LEN = 64
+# Seconds between the last key and the read-back (the switch acts on the hotkey first).
+DEFAULT_SETTLE = 0.5
+MAX_SETTLE = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +88,8 @@ class HotkeyCascade:
     hold: float = DEFAULT_HOLD
     confirm: str = "none"
     names: tuple[str, ...] = ()  # channel 1's name first; the rest are "Port C"
+    readback: SerialCascade | None = None  # confirm = "serial": the line that asks it
+    settle: float = DEFAULT_SETTLE
 
     def name_of(self, channel: int) -> str:
         return self.names[channel - 1] if channel <= len(self.names) else f"Port {channel}"
@@ -116,8 +130,10 @@ def parse_hotkeys_cascade(table: Mapping[str, object], path: str) -> HotkeyCasca
     confirm = table.get("confirm", "none")
     if confirm not in CONFIRMS:
         raise ConfigError(
-            f"{path}.confirm", 'expected "none" (a hotkey switch cannot be asked where it is)'
+            f"{path}.confirm",
+            'expected "none" (the result is assumed) or "serial" (asked over a readback line)',
         )
+    readback = _readback(table, confirm == "serial", ports, path)
     return HotkeyCascade(
         ports=ports,
         steps=steps,
@@ -126,18 +142,29 @@ def parse_hotkeys_cascade(table: Mapping[str, object], path: str) -> HotkeyCasca
         delay=delay,
         hold=hold,
         names=parse_names(table, ports, path),
+        confirm=str(confirm),
+        readback=readback,
+        settle=parse_seconds(table, "settle", DEFAULT_SETTLE, 0.0, MAX_SETTLE, path),
     )
 
 
-def check_table(table: object, kind: str, keys: tuple[str, ...], path: str) -> None:
-    """A table of kind ``kind`` with no key outside ``keys`` (shared with the serial kind)."""
-    if not isinstance(table, Mapping):
-        raise ConfigError(path, "expected a table")
-    for key in table:
-        if key not in keys:
-            raise ConfigError(f"{path}.{key}", f"unknown key; expected one of {', '.join(keys)}")
-    if table.get("kind", kind) != kind:
-        raise ConfigError(f"{path}.kind", f'expected "{kind}"')
+def _readback(
+    table: Mapping[str, object], wanted: bool, ports: int, path: str
+) -> SerialCascade | None:
+    """``readback = { dialect = "tesmart", device = "..." }``: the serial line a switch
+    that is switched by hotkey can still be asked over (its ``ports`` are ours)."""
+    raw = table.get("readback")
+    if raw is None:
+        if wanted:
+            raise ConfigError(f"{path}.readback", 'expected a serial table for confirm = "serial"')
+        return None
+    if not wanted:
+        raise ConfigError(f"{path}.readback", 'expected confirm = "serial" to use it')
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}.readback", "expected a table")
+    if "ports" in raw or "kind" in raw:
+        raise ConfigError(f"{path}.readback", "expected no kind or ports: they are the hotkeys'")
+    return parse_serial_cascade({**raw, "ports": ports}, f"{path}.readback")
 
 
 def _ports(table: Mapping[str, object], preset: Preset | None, path: str) -> int:
@@ -147,34 +174,6 @@ def _ports(table: Mapping[str, object], preset: Preset | None, path: str) -> int
         why = f" (the {table.get('preset')} hotkey addresses 1..{high})" if preset else ""
         raise ConfigError(f"{path}.ports", f"expected the number of channels 1..{high}{why}")
     return value
-
-
-def parse_names(table: Mapping[str, object], ports: int, path: str) -> tuple[str, ...]:
-    """``names = ["web", "db"]``: the first channels' names (shared with the serial kind)."""
-    value = table.get("names", [])
-    if not isinstance(value, list) or len(value) > ports:
-        raise ConfigError(f"{path}.names", f"expected a list of at most {ports} names")
-    for i, name in enumerate(value):
-        if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LEN or not name.isprintable():
-            raise ConfigError(
-                f"{path}.names[{i}]", f"expected a printable name of 1..{MAX_NAME_LEN} characters"
-            )
-    return tuple(str(name) for name in value)
-
-
-def parse_seconds(
-    table: Mapping[str, object], key: str, default: float, low: float, high: float, path: str
-) -> float:
-    """``table[key]`` as seconds in ``low..high`` (shared with the serial kind)."""
-    value = table.get(key, default)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not low <= value <= high
-    ):
-        raise ConfigError(f"{path}.{key}", f"expected a number of seconds {low:g}..{high:g}")
-    return float(value)
 
 
 def _milliseconds(

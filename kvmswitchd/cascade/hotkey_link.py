@@ -1,8 +1,10 @@
 """The ``hotkeys`` downstream: selects a channel by typing the switch's hotkey into
 upstream port N's keyboard (``UpstreamSide.key``), at the sequence's times.
 
-The switch has no control line, so nothing confirms the result (``confirm = "none"``):
-the channel typed last is shown as active, with ``detail`` saying it is assumed. One
+Without a control line nothing confirms the result (``confirm = "none"``): the channel
+typed last is shown as active, with ``detail`` saying it is assumed. A switch that can
+still be asked over a serial line (``confirm = "serial"``) is read back ``settle``
+seconds after the last key, and shows what it reports. One
 sequence is typed at a time (a second ``select`` waits for the first). If typing is
 interrupted (cancelled, or a key cannot be sent), every key the sequence still holds is
 released and a DeviceError says how far it got: the downstream may be half-way into
@@ -23,6 +25,7 @@ from kvmswitchd.cascade.downstream import (
 )
 from kvmswitchd.cascade.hotkey_config import HotkeyCascade
 from kvmswitchd.cascade.hotkey_notation import SequencePlayer, key_name, schedule
+from kvmswitchd.cascade.serial_link import SerialDownstream
 from kvmswitchd.core.ports import Channel
 from kvmswitchd.errors import DeviceError, InputError, KvmError, PortError
 
@@ -38,6 +41,10 @@ class HotkeyDownstream:
         self._detail = "not selected since start (a hotkey switch cannot be asked)"
         self._on_change: OnChange | None = None
         self._closed = False
+        # confirm = "serial": the switch is asked over its serial line after each hotkey
+        self._readback = (
+            SerialDownstream(config.readback, side) if config.readback is not None else None
+        )
 
     @property
     def hop(self) -> str:
@@ -45,14 +52,19 @@ class HotkeyDownstream:
 
     def view(self) -> DownstreamView:
         cfg = self.config
+        reachable, active, detail = True, self._active, self._detail
+        if self._readback is not None:  # what the switch says, not what was typed
+            asked = self._readback.view()
+            reachable, detail = asked.reachable, f"serial read-back: {asked.detail}"
+            active = asked.active[0] if asked.active else None
         return DownstreamView(
-            reachable=True,
-            active=(self._active,) if self._active is not None else None,
+            reachable=reachable,
+            active=(active,) if active is not None else None,
             ports=tuple(
-                DownstreamPort(channel, cfg.name_of(channel), online=True)
+                DownstreamPort(channel, cfg.name_of(channel), online=reachable)
                 for channel in range(1, cfg.ports + 1)
             ),
-            detail=self._detail,
+            detail=detail,
             extra={
                 "sequence": cfg.sequence,
                 "preset": cfg.preset,
@@ -62,13 +74,15 @@ class HotkeyDownstream:
             },
         )
 
-    async def start(self, on_change: OnChange, on_event: OnEvent) -> None:  # noqa: ARG002 - no downstream log
+    async def start(self, on_change: OnChange, on_event: OnEvent) -> None:
         self._on_change = on_change
+        if self._readback is not None:
+            await self._readback.start(lambda _view: on_change(self.view()), on_event)
 
     async def select(
         self,
         path: tuple[int, ...],
-        channels: frozenset[Channel],  # noqa: ARG002 - a hotkey moves every channel
+        channels: frozenset[Channel],  # a hotkey moves every channel; checked on read-back
         *,
         force: bool = False,  # noqa: ARG002 - nothing to force: the switch is not asked
     ) -> None:
@@ -85,8 +99,17 @@ class HotkeyDownstream:
             )
         except InputError as exc:
             raise InputError(f"{self.hop}: {exc}") from None
+        readback = self._readback
+        if readback is not None and not readback.view().reachable:
+            raise DeviceError(
+                f"{self.hop}: nothing typed, it cannot be confirmed: {readback.hop} "
+                f"is {readback.view().detail}"
+            )
         async with self._lock:
             await self._type(SequencePlayer(events, self._side.monotonic()), channel)
+            if readback is not None:
+                await self._side.sleep(self.config.settle)
+                await readback.confirm(path, channels)  # DeviceError naming the line
         self._active = channel
         self._detail = f"assumed: the hotkey for channel {channel} was typed (confirm = none)"
         if self._on_change is not None:
@@ -122,3 +145,5 @@ class HotkeyDownstream:
 
     async def close(self) -> None:
         self._closed = True
+        if self._readback is not None:
+            await self._readback.close()

@@ -21,10 +21,10 @@ Every error is a ConfigError naming its key.
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kvmswitchd.cascade.hotkey_config import check_table, parse_names, parse_seconds
 from kvmswitchd.core.ports import MAX_CASCADE_CHANNEL
 from kvmswitchd.errors import ConfigError
 from kvmswitchd.serial.endpoint import HOSTNAME, Dialect
@@ -57,7 +57,9 @@ DEFAULTS: Mapping[Dialect, DialectDefaults] = {
     Dialect.ATEN: DialectDefaults(19200, 0.1, 2.0, min(99, MAX_CASCADE_CHANNEL)),
     Dialect.TEXT: DialectDefaults(9600, 0.0, 2.0, MAX_CASCADE_CHANNEL),
 }
-DEFAULT_POLL = 10.0  # PiKVM polls its TESmart every 10 s
+DEFAULT_POLL = 10.0
+# A downstream channel's name (as port names: shown in the UI and logs).
+MAX_NAME_LEN = 64  # PiKVM polls its TESmart every 10 s
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,3 +164,42 @@ def _login(
     if not isinstance(password_file, str) or not password_file.startswith("/"):
         raise ConfigError(f"{path}.password_file", "expected the absolute path of a file")
     return user, password_file
+
+
+def check_table(table: object, kind: str, keys: tuple[str, ...], path: str) -> None:
+    """A table of kind ``kind`` with no key outside ``keys`` (shared with the hotkeys kind)."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(path, "expected a table")
+    for key in table:
+        if key not in keys:
+            raise ConfigError(f"{path}.{key}", f"unknown key; expected one of {', '.join(keys)}")
+    if table.get("kind", kind) != kind:
+        raise ConfigError(f"{path}.kind", f'expected "{kind}"')
+
+
+def parse_names(table: Mapping[str, object], ports: int, path: str) -> tuple[str, ...]:
+    """``names = ["web", "db"]``: the first channels' names (shared with the hotkeys kind)."""
+    value = table.get("names", [])
+    if not isinstance(value, list) or len(value) > ports:
+        raise ConfigError(f"{path}.names", f"expected a list of at most {ports} names")
+    for i, name in enumerate(value):
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LEN or not name.isprintable():
+            raise ConfigError(
+                f"{path}.names[{i}]", f"expected a printable name of 1..{MAX_NAME_LEN} characters"
+            )
+    return tuple(str(name) for name in value)
+
+
+def parse_seconds(
+    table: Mapping[str, object], key: str, default: float, low: float, high: float, path: str
+) -> float:
+    """``table[key]`` as seconds in ``low..high`` (shared with the hotkeys kind)."""
+    value = table.get(key, default)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        raise ConfigError(f"{path}.{key}", f"expected a number of seconds {low:g}..{high:g}")
+    return float(value)

@@ -290,12 +290,23 @@ class SerialDownstream:
                 raise DeviceError(f"{self.hop} refused channel {path_text(path)}: {reply.reason}")
             if reply is None or not _confirms(reply, path, channels):
                 reply = await self._read_back("read back after a switch")
-                if not _confirms(reply, path, channels):
-                    shown = path_text(reply.active) if reply.active else "nothing"
-                    raise DeviceError(
-                        f"{self.hop} did not confirm channel {path_text(path)}: it reports {shown}"
-                    )
+                self._check(reply, path, channels)
             self._update(f"confirmed: channel {path_text(path)} active", reply=reply)
+
+    async def confirm(self, path: tuple[int, ...], channels: frozenset[Channel]) -> None:
+        """Ask the switch now (switched some other way, by hotkey); DeviceError naming
+        the hop unless every channel in ``channels`` it reports is on ``path``."""
+        async with self._lock:
+            if self._core is None or not self._reachable:
+                raise DeviceError(f"{self.hop} is unreachable ({self._detail})")
+            self._check(await self._read_back("read back after a hotkey"), path, channels)
+
+    def _check(self, reply: Reply, path: tuple[int, ...], channels: frozenset[Channel]) -> None:
+        if not _confirms(reply, path, channels):
+            shown = path_text(reply.active) if reply.active else "nothing"
+            raise DeviceError(
+                f"{self.hop} did not confirm channel {path_text(path)}: it reports {shown}"
+            )
 
 
 async def _until(event: asyncio.Event) -> object:

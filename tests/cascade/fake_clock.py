@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from typing import Any
 
 
 class FakeClock:
@@ -18,6 +19,7 @@ class FakeClock:
         self.now = start
         self.auto = auto
         self.slept: list[float] = []
+        self.slept_until: list[float] = []  # each sleep's deadline (rounded to 1 µs)
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._asleep = asyncio.Event()
@@ -27,6 +29,7 @@ class FakeClock:
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
+        self.slept_until.append(round(self.now + seconds, 6))
         if self.auto:
             self.now += max(seconds, 0.0)
             await asyncio.sleep(0)
@@ -58,3 +61,18 @@ class FakeClock:
             for _ in range(5):
                 await asyncio.sleep(0)
         self.now = target
+
+    async def run(self, task: asyncio.Future[None], until: float) -> None:
+        """Move time from sleeper to sleeper (none later than ``until``: reply timeouts
+        stay asleep) until ``task`` is done."""
+        async with asyncio.timeout(10):
+            while not task.done():
+                due = [d for d in self.deadlines() if d <= until]
+                if due:
+                    await self.advance(due[0] - self.now)
+                    continue
+                self._asleep.clear()
+                asleep = asyncio.ensure_future(self._asleep.wait())
+                waits: list[asyncio.Future[Any]] = [task, asleep]
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                asleep.cancel()

@@ -140,11 +140,23 @@ def test_the_kvmswitchd_preset_adds_enter_where_digits_accumulate() -> None:
         ({"sequence": "{port:1}", "ports": 12}, "p.sequence", "for channel 12"),
         ({"preset": "aten", "ports": 4, "delay": 5}, "p.delay", "0..2"),
         ({"preset": "aten", "ports": 4, "hold": 0}, "p.hold", "0.01..2"),
-        ({"preset": "aten", "ports": 4, "confirm": "video"}, "p.confirm", "none"),
+        ({"preset": "aten", "ports": 4, "confirm": "video"}, "p.confirm", '"serial"'),
         ({"preset": "aten", "ports": 2, "names": ["a", "b", "c"]}, "p.names", "at most 2"),
         ({"preset": "aten", "ports": 2, "names": ["a\n"]}, "p.names[0]", "printable"),
         ({"preset": "aten", "ports": 2, "speed": 1}, "p.speed", "unknown key"),
         ({"kind": "serial", "preset": "aten", "ports": 2}, "p.kind", '"hotkeys"'),
+        ({"preset": "aten", "ports": 2, "confirm": "serial"}, "p.readback", "a serial table"),
+        ({"preset": "aten", "ports": 2, "readback": {}}, "p.readback", 'confirm = "serial"'),
+        (
+            {"preset": "aten", "ports": 2, "confirm": "serial", "readback": {"dialect": "x"}},
+            "p.readback.dialect",
+            '"tesmart", "aten" or "text"',
+        ),
+        (
+            {"preset": "aten", "ports": 2, "confirm": "serial", "readback": {"ports": 2}},
+            "p.readback",
+            "they are the hotkeys'",
+        ),
     ],
 )
 def test_a_bad_hotkeys_table_names_its_key(table: dict[str, Any], key: str, message: str) -> None:
