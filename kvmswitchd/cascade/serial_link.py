@@ -182,9 +182,11 @@ class SerialDownstream:
             while not lost.is_set():
                 await self._poll(lost)
         finally:
-            reading.cancel()
             self._core, self._writer = None, None
             writer.close()
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading
         self._update("unreachable: the connection was lost", reachable=False)
 
     async def _poll(self, lost: asyncio.Event) -> None:

@@ -180,3 +180,14 @@ def test_the_dialects_defaults_and_both_tcp_forms() -> None:
     assert (aten.host, aten.baud, aten.poll) == ("kvm.lan", 19200, None)
     tty = parse_serial_cascade({"dialect": "text", "device": "/dev/ttyUSB1", "ports": 4}, "p")
     assert (tty.path, tty.baud, tty.pacing, tty.poll) == ("/dev/ttyUSB1", 9600, 0.0, 10.0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=2048), st.sampled_from(["text", "aten"]))
+def test_any_bytes_from_a_line_switch_never_raise_and_the_next_verdict_is_read(
+    junk: bytes, dialect: str
+) -> None:
+    client = TextClient() if dialect == "text" else AtenClient()
+    client.receive(junk)
+    verdict = b"OK" if dialect == "text" else b"Command OK"
+    assert client.receive(b"\r\n" + verdict + b"\r\n")[-1].ok
