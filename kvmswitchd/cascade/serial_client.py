@@ -31,7 +31,7 @@ from kvmswitchd.core.ports import ALL_CHANNELS, Channel
 from kvmswitchd.serial.aten import COMMAND_INCORRECT, COMMAND_OK, STATUS_CHANNELS, port_word
 from kvmswitchd.serial.aten_commands import CHANNEL_WORDS
 from kvmswitchd.serial.tesmart import FRAME_LEN, HEADER, TRAILER, TesmartCommand, frame
-from kvmswitchd.serial.text import PROMPT
+from kvmswitchd.serial.text import LOGIN_PROMPT, PASSWORD_PROMPT, PROMPT
 
 # One reply line (a text ``status`` line with a 64-character name is about 100 bytes).
 # Stops a switch that never ends a line from growing memory: the rest of it is dropped.
@@ -42,6 +42,10 @@ MAX_REPLY_LINES = 200
 ACTIVE_PORT = re.compile(r"i(\d{1,3}(?:\.\d{1,3}){0,7})")
 FOCUS = re.compile(r"(?:^|\s)([a-z]{1,8})=(\d{1,3}(?:\.\d{1,3}){0,7})(?=\s|$)")
 CHANNELS = frozenset(ch.value for ch in Channel)
+# The text dialect's prompts end in no line end, so they start the next line read.
+PROMPTS = re.compile(
+    "(?:" + "|".join(re.escape(p.decode()) for p in (PROMPT, LOGIN_PROMPT, PASSWORD_PROMPT)) + ")*"
+)
 PORT_LINE = re.compile(r'port (\d{1,3}) "(.*)"')
 
 
@@ -215,6 +219,11 @@ class AtenClient(_LineClient):
         return Reply(ok=verdict[0], focus=tuple(dict(focus).items()), reason=verdict[1])
 
 
+def unprompted(line: str) -> str:
+    """``line`` without the prompts (``> ``, ``login: ``, ``password: ``) before it."""
+    return line[PROMPTS.match(line).end() :]  # type: ignore[union-attr]  # "*" always matches
+
+
 class TextClient(_LineClient):
     max_depth = 8  # a downstream kvmswitchd addresses its own cascades: switch 2.3.1
 
@@ -241,7 +250,7 @@ class TextClient(_LineClient):
         return Exchange((b"status\r\n",))
 
     def _verdict(self, line: str) -> tuple[bool, str] | None:
-        text = line.removeprefix(PROMPT.decode()).strip()
+        text = unprompted(line).strip()
         if text == "OK":
             return True, ""
         if text.startswith("ERR"):
@@ -252,7 +261,7 @@ class TextClient(_LineClient):
         focus: list[tuple[Channel, Path]] = []
         names = []
         for line in lines:
-            text = line.removeprefix(PROMPT.decode())
+            text = unprompted(line)
             if text.startswith("focus "):
                 focus += (
                     (Channel(m[1]), _path(m[2])) for m in FOCUS.finditer(text) if m[1] in CHANNELS

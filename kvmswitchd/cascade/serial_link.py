@@ -41,7 +41,7 @@ from kvmswitchd.cascade.serial_client import (
 from kvmswitchd.cascade.serial_config import SerialCascade
 from kvmswitchd.cascade.serial_pacing import Pacer
 from kvmswitchd.core.ports import Channel
-from kvmswitchd.errors import DeviceError, KvmError, PortError
+from kvmswitchd.errors import AuthError, DeviceError, KvmError, PortError
 from kvmswitchd.serial.endpoint import Dialect
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -161,6 +161,9 @@ class SerialDownstream:
             try:
                 await self._session()
                 delay = RETRY[0]
+            except AuthError as exc:  # retrying soon only adds to the failed logins there
+                self._update(f"unreachable: {exc}", reachable=False)
+                delay = RETRY[1]
             except (OSError, serial.SerialException, KvmError) as exc:
                 self._update(f"unreachable: {exc}", reachable=False)
             await self._side.sleep(delay)
@@ -177,7 +180,8 @@ class SerialDownstream:
                 if (opening := core.opening()) is not None:
                     reply = await self._exchange(opening)
                     if reply is None or not reply.ok:
-                        raise DeviceError(f"login refused: {reply.reason if reply else 'no reply'}")
+                        why = reply.reason if reply is not None else "no reply"
+                        raise AuthError(f"login refused: {why}")
                 await self._read_back("read at connect")
             while not lost.is_set():
                 await self._poll(lost)

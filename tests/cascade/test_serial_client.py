@@ -98,6 +98,15 @@ def test_text_replies_skip_the_banner_echo_and_prompts() -> None:
     assert byte_by_byte(TextClient(), data) == replies
 
 
+def test_text_login_prompts_without_a_line_end_do_not_hide_the_verdict() -> None:
+    client = TextClient("root", "pw")
+    greeting = b"kvmswitchd serial console\r\nlogin: password: "
+    assert client.receive(greeting + b"ERR login failed\r\nlogin: ") == [
+        Reply(False, reason="login failed")
+    ]
+    assert client.receive(b"password: logged in as root\r\nOK\r\n> ") == [Reply(True)]
+
+
 def test_an_endless_line_or_reply_is_capped_and_the_verdict_still_ends_it() -> None:
     client = TextClient()
     assert client.receive(b"x" * (MAX_LINE * 4)) == []

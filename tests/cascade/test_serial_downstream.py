@@ -16,6 +16,7 @@ import pytest
 from kvmswitchd.cascade.downstream import UpstreamSide
 from kvmswitchd.cascade.serial_config import parse_serial_cascade
 from kvmswitchd.cascade.serial_link import SerialDownstream
+from kvmswitchd.core.commands import Origin, Source
 from kvmswitchd.core.ports import ALL_CHANNELS, Channel
 from kvmswitchd.daemon import Daemon
 from kvmswitchd.errors import DeviceError
@@ -216,3 +217,34 @@ async def test_the_aten_dialect_opens_the_link_switches_and_closes_it_again(
             assert await focus(daemon) == "4"
             await http_post(daemon, "/buttons/2")  # the front panel works again: link closed
             assert await focus(daemon) == "2"
+
+
+async def test_the_text_dialect_over_tcp_logs_in_with_the_password_file(tmp_path: Path) -> None:
+    daemon, board = await start(
+        tmp_path / "hw",
+        {"http": {"auth": True}, "serial": [{"endpoint": "tcp://127.0.0.1:0", "name": "hw"}]},
+    )
+    try:
+        assert daemon.accounts is not None and daemon.setup_token is not None
+        await daemon.accounts.setup(
+            daemon.setup_token, "root", "long enough pw", Origin(Source.HTTP)
+        )
+        host, port = tcp_address(board, "hw")
+        good, bad = tmp_path / "good.pw", tmp_path / "bad.pw"
+        good.write_text("long enough pw\n")
+        bad.write_text("wrong\n")
+        clock, views = FakeClock(auto=False, start=START), Views()
+        table = {"dialect": "text", "device": f"tcp:{host}:{port}", "ports": 8, "user": "root"}
+        async with driver(clock, views, **table, password_file=str(good)) as down:
+            await views.until(lambda v: v.active == (1,))
+            await down.select((3,), ALL_CHANNELS)
+            entry = [e for e in board.journal.recent(20) if e.kind == "switch"][-1]
+            assert (entry.source, entry.user, entry.detail["to"]) == ("serial", "root", "3")
+        clock, views = FakeClock(auto=False, start=START), Views()
+        async with driver(clock, views, **table, password_file=str(bad)):
+            refused = await views.until(lambda v: not v.reachable and "login" in v.detail)
+            assert refused.detail == "unreachable: login refused: login failed"
+            await clock.sleeping(1)
+            assert clock.deadlines() == [START + 30.0]  # not retried at once: the longest wait
+    finally:
+        await daemon.stop()
