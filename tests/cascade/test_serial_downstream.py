@@ -8,6 +8,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,101 +62,100 @@ async def focus(daemon: Daemon) -> str:
     return str((await http_state(daemon))["focus"]["km"])
 
 
+@dataclass
+class Rig:
+    daemon: Daemon
+    down: SerialDownstream
+    clock: FakeClock
+    views: Views
+    device: str
+
+
+@asynccontextmanager
+async def tesmart(
+    tmp_path: Path, *, ports: int = 8, notify: bool = True, **table: object
+) -> AsyncIterator[Rig]:
+    """Our TESmart endpoint over TCP as the unit, and the driver connected to it (past
+    its query at connect: channel 1)."""
+    endpoint = {"endpoint": "tcp://127.0.0.1:0", "dialect": "tesmart", "notify": notify}
+    async with hardware(tmp_path / "hw", endpoint, ports) as (daemon, board):
+        host, port = tcp_address(board, "hw")
+        device = f"tcp:{host}:{port}"
+        clock, views = FakeClock(auto=False, start=START), Views()
+        async with driver(clock, views, dialect="tesmart", device=device, ports=8, **table) as down:
+            first = await views.until(lambda v: v.active == (1,))
+            assert first.reachable and "read at connect" in first.detail
+            yield Rig(daemon, down, clock, views, device)
+
+
 async def test_a_tesmart_switch_waits_the_pacing_gap_and_is_confirmed_by_the_units_reply(
     tmp_path: Path,
 ) -> None:
-    endpoint = {"endpoint": "tcp://127.0.0.1:0", "dialect": "tesmart"}
-    async with hardware(tmp_path / "hw", endpoint) as (daemon, board):
-        host, port = tcp_address(board, "hw")
-        clock, views = FakeClock(auto=False, start=START), Views()
-        async with driver(
-            clock, views, dialect="tesmart", device=f"tcp:{host}:{port}", ports=8
-        ) as down:
-            first = await views.until(lambda v: v.active == (1,))  # the query at connect
-            assert first.reachable and "read at connect" in first.detail
-            select = asyncio.create_task(down.select((3,), ALL_CHANNELS))
-            await clock.sleeping(2)  # the poller, and the switch held back by the pacer
-            assert START + 1.0 in clock.deadlines()  # 1 s after the query: TESmart's gap
-            assert await focus(daemon) == "1"  # nothing was sent early
-            await clock.advance(1.0)
-            async with asyncio.timeout(10):
-                await select
-            assert await focus(daemon) == "3"
-            assert down.view().active == (3,)
-            assert down.view().detail == "confirmed: channel 3 active"
-            # a second switch right away waits its own gap after the first
-            select = asyncio.create_task(down.select((5,), ALL_CHANNELS))
-            await clock.sleeping(2)
-            assert clock.deadlines() == [START + 2.0, START + 10.0]  # the gap; the poll
-            await clock.advance(1.0)
-            async with asyncio.timeout(10):
-                await select
-            assert await focus(daemon) == "5"
+    async with tesmart(tmp_path) as rig:
+        clock = rig.clock
+        select = asyncio.create_task(rig.down.select((3,), ALL_CHANNELS))
+        await clock.sleeping(2)  # the poller, and the switch held back by the pacer
+        assert START + 1.0 in clock.deadlines()  # 1 s after the query: TESmart's gap
+        assert await focus(rig.daemon) == "1"  # nothing was sent early
+        await clock.advance(1.0)
+        async with asyncio.timeout(10):
+            await select
+        assert await focus(rig.daemon) == "3"
+        assert rig.down.view().active == (3,)
+        assert rig.down.view().detail == "confirmed: channel 3 active"
+        # a second switch right away waits its own gap after the first
+        select = asyncio.create_task(rig.down.select((5,), ALL_CHANNELS))
+        await clock.sleeping(2)
+        assert clock.deadlines() == [START + 2.0, START + 10.0]  # the gap; the poll
+        await clock.advance(1.0)
+        async with asyncio.timeout(10):
+            await select
+        assert await focus(rig.daemon) == "5"
 
 
 async def test_a_switch_at_the_downstreams_own_channel_shows_up_by_polling(
     tmp_path: Path,
 ) -> None:
     # notify = false: the unit pushes nothing, so only the poll can see the change
-    endpoint = {"endpoint": "tcp://127.0.0.1:0", "dialect": "tesmart", "notify": False}
-    async with hardware(tmp_path / "hw", endpoint) as (daemon, board):
-        host, port = tcp_address(board, "hw")
-        clock, views = FakeClock(auto=False, start=START), Views()
-        table = {"dialect": "tesmart", "device": f"tcp:{host}:{port}", "ports": 8, "poll": 10}
-        async with driver(clock, views, **table):
-            await views.until(lambda v: v.active == (1,))
-            await http_post(daemon, "/switch", {"port": "6"})  # someone at the unit
-            await clock.sleeping(1)
-            assert clock.deadlines() == [START + 10.0]  # the poll, 10 s after the last query
-            await clock.advance(9.9)
-            assert down_active(views) == (1,)
-            await clock.advance(0.1)
-            polled = await views.until(lambda v: v.active == (6,))
-            assert polled.detail == "polled: channel 6 active"
-
-
-def down_active(views: Views) -> tuple[int, ...] | None:
-    return views.seen[-1].active
+    async with tesmart(tmp_path, notify=False, poll=10) as rig:
+        await http_post(rig.daemon, "/switch", {"port": "6"})  # someone at the unit
+        await rig.clock.sleeping(1)
+        assert rig.clock.deadlines() == [START + 10.0]  # the poll, 10 s after the last query
+        await rig.clock.advance(9.9)
+        assert rig.views.seen[-1].active == (1,)
+        await rig.clock.advance(0.1)
+        polled = await rig.views.until(lambda v: v.active == (6,))
+        assert polled.detail == "polled: channel 6 active"
 
 
 async def test_a_tesmart_unit_that_pushes_its_change_is_seen_without_waiting_for_the_poll(
     tmp_path: Path,
 ) -> None:
-    endpoint = {"endpoint": "tcp://127.0.0.1:0", "dialect": "tesmart"}
-    async with hardware(tmp_path / "hw", endpoint) as (daemon, board):
-        host, port = tcp_address(board, "hw")
-        clock, views = FakeClock(auto=False, start=START), Views()
-        async with driver(clock, views, dialect="tesmart", device=f"tcp:{host}:{port}", ports=8):
-            await views.until(lambda v: v.active == (1,))
-            await http_post(daemon, "/buttons/4")  # the front panel
-            pushed = await views.until(lambda v: v.active == (4,))
-            assert pushed.detail == "pushed by the switch"
-            assert clock.now == START  # no time passed: it was not polled
+    async with tesmart(tmp_path) as rig:
+        await http_post(rig.daemon, "/buttons/4")  # the front panel
+        pushed = await rig.views.until(lambda v: v.active == (4,))
+        assert pushed.detail == "pushed by the switch"
+        assert rig.clock.now == START  # no time passed: it was not polled
 
 
 async def test_a_port_the_unit_lacks_is_not_confirmed_and_the_error_names_the_hop(
     tmp_path: Path,
 ) -> None:
-    endpoint = {"endpoint": "tcp://127.0.0.1:0", "dialect": "tesmart"}
-    async with hardware(tmp_path / "hw", endpoint, ports=4) as (daemon, board):
-        host, port = tcp_address(board, "hw")
-        clock, views = FakeClock(auto=False, start=START), Views()
-        device = f"tcp:{host}:{port}"
-        async with driver(clock, views, dialect="tesmart", device=device, ports=8) as down:
-            await views.until(lambda v: v.active == (1,))
-            select = asyncio.create_task(down.select((6,), ALL_CHANNELS))
-            await clock.advance(1.0)  # the pacing gap; the unit stays silent
-            await clock.sleeping(2)
-            assert START + 6.0 in clock.deadlines()  # the 5 s reply timeout
-            await clock.advance(5.0)  # then the read-back: still port 1
-            with pytest.raises(DeviceError) as caught:
-                async with asyncio.timeout(10):
-                    await select
-            assert str(caught.value) == (
-                f"port 2's tesmart switch ({device}) did not confirm channel 6: it reports 1"
-            )
-            assert await focus(daemon) == "1"
-            assert down.view().reachable and down.view().active == (1,)
+    async with tesmart(tmp_path, ports=4) as rig:  # configured with 8 channels
+        clock = rig.clock
+        select = asyncio.create_task(rig.down.select((6,), ALL_CHANNELS))
+        await clock.advance(1.0)  # the pacing gap; the unit stays silent
+        await clock.sleeping(2)
+        assert START + 6.0 in clock.deadlines()  # the 5 s reply timeout
+        await clock.advance(5.0)  # then the read-back: still port 1
+        with pytest.raises(DeviceError) as caught:
+            async with asyncio.timeout(10):
+                await select
+        assert str(caught.value) == (
+            f"port 2's tesmart switch ({rig.device}) did not confirm channel 6: it reports 1"
+        )
+        assert await focus(rig.daemon) == "1"
+        assert rig.down.view().reachable and rig.down.view().active == (1,)
 
 
 async def test_an_unreachable_downstream_is_offline_refuses_switches_and_recovers(
