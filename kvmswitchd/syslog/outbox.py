@@ -1,4 +1,4 @@
-"""What waits for the collector (sans-IO): a bounded queue of messages and the reconnect
+"""What waits for the collector (sans-IO): a bounded queue of records and the reconnect
 backoff. The sender moves bytes; the rules live here.
 
 The queue never blocks its producer (the event log, on the daemon's loop): when it is full
@@ -10,13 +10,16 @@ are handed out once (``take_unreported``) so the sender can journal the gap.
 from __future__ import annotations
 
 import collections
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
-class Outbox:
+class Outbox(Generic[T]):
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError("an outbox holds at least one message")
-        self._queue: collections.deque[bytes] = collections.deque()
+        self._queue: collections.deque[T] = collections.deque()
         self._capacity = capacity
         self.dropped = 0  # messages dropped since start (the queue was full)
         self._unreported = 0
@@ -25,21 +28,25 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._queue)
 
-    def put(self, message: bytes) -> None:
+    def put(self, message: T) -> None:
         if len(self._queue) >= self._capacity:
             self._queue.popleft()
             self.dropped += 1
             self._unreported += 1
         self._queue.append(message)
 
-    def peek(self) -> bytes | None:
-        """The next message to send; it stays queued until ``sent_one``."""
+    def peek(self) -> T | None:
+        """The next message to send; it stays queued until ``sent_one`` or ``discard``."""
         return self._queue[0] if self._queue else None
 
     def sent_one(self) -> None:
         """The message ``peek`` gave was handed to the transport."""
         self._queue.popleft()
         self.sent += 1
+
+    def discard(self) -> None:
+        """The message ``peek`` gave cannot be sent (it would not format): drop it."""
+        self._queue.popleft()
 
     def take_unreported(self) -> int:
         """Drops since the last call (0: none)."""

@@ -9,7 +9,7 @@ from kvmswitchd.syslog.outbox import Backoff, Outbox
 
 
 def test_a_full_outbox_drops_the_oldest_and_counts_it_once() -> None:
-    box = Outbox(2)
+    box: Outbox[bytes] = Outbox(2)
     for message in (b"a", b"b", b"c"):
         box.put(message)
     assert (len(box), box.peek(), box.dropped) == (2, b"b", 1)
@@ -19,7 +19,7 @@ def test_a_full_outbox_drops_the_oldest_and_counts_it_once() -> None:
 
 
 def test_a_message_stays_queued_until_the_transport_took_it() -> None:
-    box = Outbox(5)
+    box: Outbox[bytes] = Outbox(5)
     box.put(b"a")
     assert box.peek() == b"a" and box.peek() == b"a"
     box.sent_one()
@@ -30,7 +30,7 @@ def test_a_message_stays_queued_until_the_transport_took_it() -> None:
 def test_the_outbox_holds_the_newest_messages_up_to_its_capacity(
     messages: list[bytes], capacity: int
 ) -> None:
-    box = Outbox(capacity)
+    box: Outbox[bytes] = Outbox(capacity)
     for message in messages:
         box.put(message)
     kept = []

@@ -128,3 +128,39 @@ async def test_close_flushes_what_is_queued_to_a_live_collector(collector: TcpCo
     assert sender.view()["queued"] == 0
     seqs = [parse(await collector.next()).param(SD_ID, "seq") for _ in range(20)]
     assert seqs == [str(s) for s in range(1, 21)]
+
+
+class CountingFormatter(Formatter):
+    """A formatter that counts its calls and cannot format the record with seq ``broken``."""
+
+    calls: list[int]
+    broken: int
+
+    def message(self, entry: LogEntry) -> bytes:
+        self.calls.append(entry.seq)
+        if entry.seq == self.broken:
+            raise ValueError("a formatting bug")
+        return super().message(entry)
+
+
+def counting(broken: int) -> CountingFormatter:
+    formatter = CountingFormatter(hostname="test")
+    object.__setattr__(formatter, "calls", [])
+    object.__setattr__(formatter, "broken", broken)
+    return formatter
+
+
+async def test_offer_only_queues_formatting_is_off_the_journaling_path_and_a_bad_record_costs_only_itself(
+    collector: TcpCollector,
+) -> None:
+    config = SyslogConfig(Transport.TCP, "127.0.0.1", collector.port, retry_max=0.05)
+    formatter = counting(broken=2)
+    sender = SyslogForwarder(config, formatter)
+    for seq in (1, 2, 3):
+        sender.offer(entry(seq))
+    assert formatter.calls == []  # the switch that journaled these paid nothing for syslog
+    sender.start()
+    seqs = [parse(await collector.next()).param(SD_ID, "seq") for _ in range(2)]
+    assert seqs == ["1", "3"]
+    assert sender.view()["queued"] == 0 and sender.view()["sent"] == 2
+    await sender.close()
